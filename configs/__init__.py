@@ -1,0 +1,1 @@
+"""Per-model YAML defaults (data only); read by `memoir.defaults`."""

@@ -1,0 +1,51 @@
+"""`MemoirConfig`: the peft config of a MEMOIR residual memory on one MLP down-projection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from peft.config import PeftConfig
+
+from memoir.errors import InvalidConfigError
+from memoir.peft_type import MemoirPeftType
+
+POOLINGS = ("mean", "last")
+
+
+@dataclass
+class MemoirConfig(PeftConfig):
+    """Where the memory sits and how inputs are routed to it.
+
+    `target_modules` is derived from `target_layer` and `module_path`, so a config only names the
+    decoder layer; peft's own matching then finds `...layers.<target_layer>.mlp.down_proj`.
+    """
+
+    target_layer: int = field(default=24, metadata={"help": "Index of the decoder layer whose down_proj is wrapped."})
+    top_k: int = field(default=440, metadata={"help": "Active columns per mask (k of the MLP width D)."})
+    tau: float = field(default=0.5, metadata={"help": "Minimum mask overlap in (0, 1] for the memory to fire."})
+    permutation_seed: int = field(default=0, metadata={"help": "Seed of the fixed column permutation of TopHash."})
+    pooling: str = field(default="mean", metadata={"help": "How prompt tokens become one feature: 'mean' or 'last'."})
+    module_path: str = field(default="mlp.down_proj", metadata={"help": "Path of the wrapped module in a layer."})
+    base_model_alias: Optional[str] = field(
+        default=None, metadata={"help": "Short name of an embedded base model, used when its local path is gone."}
+    )
+    target_modules: Optional[list[str]] = field(default=None, metadata={"help": "Derived from target_layer."})
+    task_type: Optional[str] = field(default="CAUSAL_LM", metadata={"help": "peft task type."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.peft_type = MemoirPeftType.MEMOIR
+        self.validate()
+        self.target_modules = [f"layers.{self.target_layer}.{self.module_path}"]
+
+    def validate(self) -> None:
+        """Check the values that need no model; the model-dependent checks run at injection."""
+        if not isinstance(self.target_layer, int) or self.target_layer < 0:
+            raise InvalidConfigError(f"target_layer must be a layer index >= 0, got {self.target_layer!r}.")
+        if not isinstance(self.top_k, int) or self.top_k <= 0:
+            raise InvalidConfigError(f"top_k must be a positive int (a few % to 30 % of the MLP width), got {self.top_k!r}.")
+        if not 0.0 < float(self.tau) <= 1.0:
+            raise InvalidConfigError(f"tau must lie in (0, 1] (paper: 0.4 ZsRE, 0.9 hallucination), got {self.tau!r}.")
+        if self.pooling not in POOLINGS:
+            raise InvalidConfigError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}.")

@@ -1,0 +1,66 @@
+"""`MaskIndex`: the stored edit masks and overlap retrieval against them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from memoir.errors import AdapterShapeError
+
+
+@dataclass
+class Match:
+    """Best stored mask per query row: its index (-1 if none stored) and overlap in [0, 1]."""
+
+    index: torch.Tensor
+    overlap: torch.Tensor
+
+
+class MaskIndex(nn.Module):
+    """Binary masks of all stored edits, one row per edit, in edit order.
+
+    The buffer holds exactly `len(self)` rows; `_load_from_state_dict` resizes it to the saved
+    count, so a saved adapter needs no fixed capacity.
+    """
+
+    def __init__(self, width: int, top_k: int) -> None:
+        super().__init__()
+        self.top_k = top_k
+        self.register_buffer("masks", torch.zeros(0, width, dtype=torch.bool))
+
+    def __len__(self) -> int:
+        return self.masks.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.masks.shape[1]
+
+    def add(self, masks: torch.Tensor) -> None:
+        """Append (N, D) bool masks, one per new edit."""
+        self.masks = torch.cat([self.masks, masks.to(device=self.masks.device, dtype=torch.bool)])
+
+    def overlaps(self, queries: torch.Tensor) -> torch.Tensor:
+        """(B, D) bool queries -> (B, N) overlap |q ∩ M_j| / k."""
+        dtype = torch.float32
+        return (queries.to(dtype) @ self.masks.to(device=queries.device, dtype=dtype).T) / self.top_k
+
+    def best_match(self, queries: torch.Tensor) -> Match:
+        """Best stored mask for each query row; index -1 and overlap 0 when the index is empty."""
+        if len(self) == 0:
+            batch = queries.shape[0]
+            return Match(torch.full((batch,), -1, device=queries.device), torch.zeros(batch, device=queries.device))
+        overlap, index = self.overlaps(queries).max(dim=-1)
+        return Match(index, overlap)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        saved = state_dict.get(prefix + "masks")
+        if saved is not None:
+            if saved.dim() != 2 or saved.shape[1] != self.width:
+                raise AdapterShapeError(
+                    f"Stored masks have shape {tuple(saved.shape)} but this model's MLP width is {self.width}: "
+                    "load the adapter onto the base model it was made for (see base_model_name_or_path)."
+                )
+            self.masks = torch.zeros(saved.shape, dtype=torch.bool, device=self.masks.device)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)

@@ -1,0 +1,160 @@
+"""`MemoirModel`: the peft tuner that injects one `MemoirLayer` and routes each forward pass."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import torch
+from peft import PeftModel, get_peft_model
+from peft.tuners.tuners_utils import BaseTuner
+from torch import nn
+
+from memoir.architecture import check_target
+from memoir.base_models import EMBEDDED_MODELS, load_base_model
+from memoir.config import MemoirConfig
+from memoir.defaults import find_defaults
+from memoir.errors import InvalidConfigError, ModelNotAvailableError
+from memoir.layer import MemoirLayer
+from memoir.prompt_context import prompt_context_from_inputs
+from memoir.residual_memory import ResidualMemory
+
+
+class MemoirModel(BaseTuner):
+    """Wraps a causal LM with a MEMOIR residual memory on one decoder layer's `down_proj`.
+
+    Besides the usual arguments, a forward call accepts `prompt_mask` (B, S): True on prompt
+    tokens, so a teacher-forced `prompt + target` sequence is routed by its prompt alone.
+    """
+
+    prefix: str = "memoir_"
+    tuner_layer_cls = MemoirLayer
+    target_module_mapping: dict[str, list[str]] = {}
+
+    def inject_adapter(self, model: nn.Module, adapter_name: str, **kwargs: Any) -> None:
+        # Checked here, not in a pre-injection hook: peft's add_adapter injects without that hook.
+        if any(isinstance(module, MemoirLayer) for module in model.modules()):
+            raise InvalidConfigError("This model already has a MEMOIR memory: one memory per model is supported.")
+        config = self.peft_config[adapter_name]
+        check_target(model, config.target_layer, config.module_path)
+        super().inject_adapter(model, adapter_name, **kwargs)
+
+    def _create_and_replace(
+        self, config: MemoirConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str, **kwargs: Any
+    ) -> None:
+        self._replace_module(parent, target_name, MemoirLayer(target, adapter_name, config), target)
+
+    def _post_injection_hook(self, model: nn.Module, config: MemoirConfig, adapter_name: str) -> None:
+        self._generation_prompt_length: Optional[int] = None
+        self._forward_params = list(inspect.signature(model.forward).parameters)
+        model.register_forward_pre_hook(self._enter_forward, with_kwargs=True)
+
+    def _enter_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """Tell the memory layer which tokens of this call are prompt, and whether it is a decode step."""
+        prompt_mask = kwargs.pop("prompt_mask", None)
+        inputs = dict(zip(self._forward_params, args)) | kwargs
+        if prompt_mask is None and self._generation_prompt_length is not None:
+            prompt_mask = _leading_positions(inputs, self._generation_prompt_length)
+        self.memoir_layer.context = prompt_context_from_inputs(inputs, prompt_mask)
+        return args, kwargs
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        """`generate` whose routing comes from the prompt alone, with or without a KV cache.
+
+        Without a cache every step re-reads the whole sequence; remembering the prompt length
+        keeps the generated tokens out of the pooled feature, as a cached run does.
+        """
+        input_ids = kwargs.get("input_ids", args[0] if args else None)
+        self._generation_prompt_length = None if input_ids is None else input_ids.shape[1]
+        try:
+            return self.model.generate(*args, **kwargs)
+        finally:
+            self._generation_prompt_length = None
+
+    @classmethod
+    def _remove_adapter_name_from_key(cls, key: str, adapter_name: str) -> str:
+        # The memory's tensors sit one level below the adapter name; keep saved keys name-free.
+        return key.replace(f".memoir_memory.{adapter_name}.", ".memoir_memory.")
+
+    @property
+    def memoir_layer(self) -> MemoirLayer:
+        return next(module for module in self.model.modules() if isinstance(module, MemoirLayer))
+
+    @property
+    def memory(self) -> ResidualMemory:
+        """The active adapter's memory: R, background mean, TopHash and stored masks."""
+        return self.memoir_layer.memory
+
+    @contextmanager
+    def forcing_masks(self, masks: torch.Tensor) -> Iterator[None]:
+        """Apply `masks` ((B, D) or (1, D) bool) to every row, bypassing retrieval; used to train an edit."""
+        layer = self.memoir_layer
+        layer.forced_masks = masks
+        try:
+            yield
+        finally:
+            layer.forced_masks = None
+
+    @torch.no_grad()
+    def pooled_prompt_activations(self, **inputs: Any) -> torch.Tensor:
+        """(B, D) prompt-pooled inputs of the wrapped down_proj for a batch (before the background shift)."""
+        self.model(**inputs)
+        return self.memoir_layer.last_pooled
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str,
+        config: Optional[MemoirConfig] = None,
+        dtype: torch.dtype = torch.float32,
+        device_map: Optional[str | dict] = None,
+        is_trainable: bool = False,
+    ) -> PeftModel:
+        """Load a saved MEMOIR adapter folder, or wrap a plain model with an empty memory.
+
+        For a plain model the memory takes `config` if given, else the model's defaults from
+        `configs/` (matched by short name or by shape). The result is a peft `PeftModel`.
+        """
+        adapter_config = Path(name_or_path) / "adapter_config.json"
+        if adapter_config.is_file():
+            return _load_adapter(Path(name_or_path), dtype, device_map, is_trainable)
+        base = load_base_model(name_or_path, dtype=dtype, device_map=device_map)
+        config = config or _default_config(base, name_or_path)
+        if name_or_path in EMBEDDED_MODELS:
+            config.base_model_alias = name_or_path
+        return get_peft_model(base, config)
+
+
+def _leading_positions(inputs: dict[str, Any], length: int) -> torch.Tensor:
+    """(B, S) mask of the first `length` positions of this call's full sequence."""
+    tokens = inputs["input_ids"] if inputs.get("input_ids") is not None else inputs["inputs_embeds"]
+    positions = torch.arange(tokens.shape[1], device=tokens.device)
+    return (positions < length).expand(tokens.shape[0], -1)
+
+
+def _default_config(base: nn.Module, name_or_path: str) -> MemoirConfig:
+    defaults = find_defaults(base.config, name_or_path)
+    if defaults is None:
+        raise InvalidConfigError(
+            f"No shipped config in configs/ matches {name_or_path!r}: pass config=MemoirConfig(target_layer=..., "
+            "top_k=..., tau=...) explicitly."
+        )
+    return MemoirConfig(task_type="CAUSAL_LM", **defaults["memoir"])
+
+
+def _load_adapter(folder: Path, dtype: torch.dtype, device_map: Optional[str | dict], is_trainable: bool) -> PeftModel:
+    saved = json.loads((folder / "adapter_config.json").read_text())
+    base_path, alias = saved.get("base_model_name_or_path"), saved.get("base_model_alias")
+    if base_path and Path(base_path).exists():
+        reference = base_path
+    elif alias:
+        reference = alias
+    elif base_path:
+        reference = base_path
+    else:
+        raise ModelNotAvailableError(f"{folder} records no base model: load it with PeftModel.from_pretrained(base, folder).")
+    base = load_base_model(reference, dtype=dtype, device_map=device_map)
+    return PeftModel.from_pretrained(base, str(folder), is_trainable=is_trainable)

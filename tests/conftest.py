@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny random LLaMA / Mistral models that build in milliseconds."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from peft import get_peft_model
+from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+
+import memoir
+
+TINY = dict(
+    vocab_size=128,
+    hidden_size=64,
+    intermediate_size=96,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=128,
+    pad_token_id=0,
+)
+ARCHITECTURES = {
+    "llama": (LlamaConfig, LlamaForCausalLM),
+    "mistral": (MistralConfig, MistralForCausalLM),
+}
+
+
+def tiny_model(arch: str = "llama", seed: int = 0, **overrides) -> torch.nn.Module:
+    config_cls, model_cls = ARCHITECTURES[arch]
+    torch.manual_seed(seed)
+    return model_cls(config_cls(**(TINY | overrides))).eval()
+
+
+def wrap(base: torch.nn.Module, **config) -> torch.nn.Module:
+    defaults = dict(target_layer=1, top_k=24, tau=0.6)
+    return get_peft_model(copy.deepcopy(base), memoir.MemoirConfig(**(defaults | config))).eval()
+
+
+def store_edit(model, input_ids: torch.Tensor, seed: int = 1, scale: float = 0.5) -> torch.Tensor:
+    """Store the mask of `input_ids` (1, S) as an edit and fill its columns of R; returns the mask."""
+    tuner = model.base_model
+    memory = tuner.memory
+    mask = memory.mask_of(tuner.pooled_prompt_activations(input_ids=input_ids))
+    memory.index.add(mask)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        memory.R += scale * torch.randn(memory.R.shape, generator=generator) * mask.float()
+    return mask
+
+
+@pytest.fixture(params=sorted(ARCHITECTURES))
+def arch(request) -> str:
+    return request.param

@@ -1,0 +1,133 @@
+"""The wrapped layer: exact identity when nothing routes, the stored mask when something does."""
+
+from __future__ import annotations
+
+import torch
+
+from conftest import store_edit, tiny_model, wrap
+
+
+def test_empty_memory_gives_the_unwrapped_logits_exactly(arch):
+    base = tiny_model(arch)
+    ids = torch.randint(1, 128, (3, 9), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(wrap(base)(ids).logits, base(ids).logits)
+
+
+def test_query_below_tau_gives_the_unwrapped_logits_exactly(arch):
+    base = tiny_model(arch)
+    model = wrap(base, tau=1.0)
+    edited = torch.tensor([[5, 6, 7, 8, 9]])
+    other = torch.tensor([[90, 91, 92, 93, 94, 95]])
+    store_edit(model, edited)
+    assert model(other).logits.ne(base(other).logits).sum() == 0
+    assert not model.base_model.memoir_layer.routing.active.any()
+    assert not torch.equal(model(edited).logits, base(edited).logits)
+
+
+def test_matching_query_gets_the_residual_of_the_stored_mask(arch):
+    base = tiny_model(arch)
+    model = wrap(base, tau=0.3)
+    prompt = torch.tensor([[5, 6, 7, 8, 9]])
+    stored = store_edit(model, prompt)
+    layer = model.base_model.memoir_layer
+    seen = {}
+    layer.register_forward_hook(lambda module, args, out: seen.update(a=args[0], out=out))
+    model(prompt)
+    routing = layer.routing
+    assert routing.active.item() and routing.overlap.item() == 1.0
+    assert torch.equal(routing.masks, stored)
+    a = seen["a"]
+    expected = layer.base_layer(a) + (a * stored.unsqueeze(1).float()) @ layer.memory.R.T
+    torch.testing.assert_close(seen["out"], expected)
+
+
+def test_paraphrase_is_routed_with_the_stored_mask_not_its_own():
+    base = tiny_model("llama")
+    model = wrap(base, tau=0.05)
+    stored = store_edit(model, torch.tensor([[5, 6, 7, 8, 9]]))
+    tuner = model.base_model
+    model(torch.tensor([[5, 6, 7, 8, 10, 11]]))
+    own = tuner.memory.mask_of(tuner.memoir_layer.last_pooled)
+    routing = tuner.memoir_layer.routing
+    assert routing.active.item() and not torch.equal(own, stored)
+    assert torch.equal(routing.masks[0], stored[0])
+
+
+def _pad(rows: list[list[int]], side: str) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(map(len, rows))
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    attention = torch.zeros(len(rows), width, dtype=torch.long)
+    for i, row in enumerate(rows):
+        span = slice(width - len(row), width) if side == "left" else slice(0, len(row))
+        ids[i, span] = torch.tensor(row)
+        attention[i, span] = 1
+    return ids, attention
+
+
+def test_mixed_batch_with_left_and_right_padding_matches_each_row_alone(arch):
+    base = tiny_model(arch)
+    model = wrap(base, tau=0.9)
+    edited, unrelated = [5, 6, 7, 8, 9], [40, 41, 42, 43, 44, 45, 46, 47]
+    store_edit(model, torch.tensor([edited]), scale=2.0)
+    alone = {tuple(row): model(torch.tensor([row])).logits[0] for row in (edited, unrelated)}
+    for side in ("left", "right"):
+        ids, attention = _pad([edited, unrelated, edited], side)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        logits = model(ids, attention_mask=attention, position_ids=positions).logits
+        assert model.base_model.memoir_layer.routing.active.tolist() == [True, False, True]
+        for i, row in enumerate((edited, unrelated, edited)):
+            kept = attention[i].bool()
+            torch.testing.assert_close(logits[i][kept], alone[tuple(row)], rtol=1e-5, atol=1e-5)
+
+
+def test_prompt_mask_routes_a_teacher_forced_sequence_by_its_prompt(arch):
+    base = tiny_model(arch)
+    model = wrap(base, tau=0.99)
+    prompt = [5, 6, 7, 8, 9]
+    store_edit(model, torch.tensor([prompt]))
+    full = torch.tensor([prompt + [60, 61, 62]])
+    model(full)
+    assert not model.base_model.memoir_layer.routing.active.item()
+    prompt_mask = torch.tensor([[True] * 5 + [False] * 3])
+    model(full, prompt_mask=prompt_mask)
+    assert model.base_model.memoir_layer.routing.active.item()
+
+
+def test_generate_gives_the_same_tokens_with_and_without_kv_cache(arch):
+    base = tiny_model(arch)
+    model = wrap(base, tau=0.5)
+    prompt = torch.tensor([[5, 6, 7, 8, 9]])
+    store_edit(model, prompt, scale=3.0)
+    ids, attention = _pad([[5, 6, 7, 8, 9], [30, 31, 32]], "left")
+    for inputs in (dict(input_ids=prompt), dict(input_ids=ids, attention_mask=attention)):
+        cached = model.generate(**inputs, max_new_tokens=12, do_sample=False, use_cache=True, pad_token_id=0)
+        uncached = model.generate(**inputs, max_new_tokens=12, do_sample=False, use_cache=False, pad_token_id=0)
+        assert torch.equal(cached, uncached)
+    unwrapped = base.generate(input_ids=prompt, max_new_tokens=12, do_sample=False, pad_token_id=0)
+    assert not torch.equal(model.generate(input_ids=prompt, max_new_tokens=12, do_sample=False, pad_token_id=0), unwrapped)
+
+
+def test_decode_step_reuses_the_prefill_routing(arch):
+    base = tiny_model(arch)
+    model = wrap(base, tau=0.5)
+    prompt = torch.tensor([[5, 6, 7, 8, 9]])
+    store_edit(model, prompt)
+    out = model(prompt, use_cache=True)
+    prefill = model.base_model.memoir_layer.routing
+    model(torch.tensor([[100]]), cache=out.past_key_values, use_cache=True)
+    assert model.base_model.memoir_layer.routing is prefill
+
+
+def test_only_masked_columns_of_R_receive_gradient():
+    model = wrap(tiny_model("llama"))
+    memory = model.base_model.memory
+    memory.R.requires_grad_(True)
+    mask = torch.zeros(1, memory.R.shape[1], dtype=torch.bool)
+    mask[0, [3, 10, 50]] = True
+    with model.base_model.forcing_masks(mask):
+        model(torch.tensor([[5, 6, 7]])).logits.sum().backward()
+    touched = memory.R.grad.abs().sum(0).nonzero().squeeze(-1).tolist()
+    assert touched == [3, 10, 50]
+    assert [n for n, p in model.named_parameters() if p.requires_grad] == [
+        "base_model.model.model.layers.1.mlp.down_proj.memoir_memory.default.R"
+    ]
