@@ -53,3 +53,18 @@ def store_edit(model, input_ids: torch.Tensor, seed: int = 1, scale: float = 0.5
 @pytest.fixture(params=sorted(ARCHITECTURES))
 def arch(request) -> str:
     return request.param
+
+
+WORDS = "the capital of france is paris when was who what where in a an and to by born city country year river".split()
+
+
+def tiny_tokenizer():
+    """A word-level tokenizer over a small vocabulary (unknown words -> [UNK]); ids fit TINY's vocab."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"[PAD]": 0, "[UNK]": 1} | {word: i + 2 for i, word in enumerate(WORDS)}
+    vocab |= {f"w{i}": len(vocab) + i for i in range(128 - len(vocab))}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]")

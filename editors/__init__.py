@@ -1,0 +1,1 @@
+"""Editing methods behind one interface: MEMOIR first, baselines beside it."""

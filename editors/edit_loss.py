@@ -1,0 +1,85 @@
+"""The loss of one edit as a function of R, computed naively or on cached lower layers.
+
+While an edit trains only R changes, so the layers below the edited one, and the edited
+down_proj's input `a`, give the same result at every step. `CachedEditLoss` runs them once and
+then, per step, only `h + R·(a ⊙ m)`, the layers above, the final norm, and the LM head at the
+target positions. `NaiveEditLoss` runs the whole model each step; both must agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from editors.teacher_forcing import TeacherForcedBatch, per_row_nll
+from memoir.layer import MemoirLayer
+
+
+def row_loss(target_logits: torch.Tensor, batch: TeacherForcedBatch) -> torch.Tensor:
+    """Cross-entropy on target tokens, averaged per row, then over rows (DESIGN §3.4)."""
+    return per_row_nll(target_logits, batch).mean()
+
+
+class NaiveEditLoss:
+    """Whole-model forward with the edit's mask forced on every row."""
+
+    def __init__(self, peft_model: nn.Module, batch: TeacherForcedBatch, mask: torch.Tensor) -> None:
+        self.model, self.batch, self.mask = peft_model, batch, mask
+
+    def __call__(self) -> torch.Tensor:
+        with self.model.base_model.forcing_masks(self.mask):
+            logits = self.model(**self.batch.model_inputs(), use_cache=False).logits
+        return row_loss(logits[self.batch.target_rows, self.batch.target_positions], self.batch)
+
+
+def _decoder_parts(peft_model: nn.Module) -> tuple[nn.ModuleList, int, nn.Module, nn.Module]:
+    """The decoder's layer list, the edited layer's index, the final norm and the LM head."""
+    base = peft_model.get_base_model()
+    for module in base.modules():
+        layers = getattr(module, "layers", None)
+        if isinstance(layers, nn.ModuleList) and hasattr(module, "norm"):
+            for index, layer in enumerate(layers):
+                if any(isinstance(m, MemoirLayer) for m in layer.modules()):
+                    return layers, index, module.norm, base.get_output_embeddings()
+    raise TypeError("No decoder stack (`layers` beside a final `norm`) holds the MEMOIR layer.")
+
+
+def _first(output: Any) -> torch.Tensor:
+    return output[0] if isinstance(output, tuple) else output
+
+
+class CachedEditLoss:
+    """Runs the model once per edit with the memory off, caching the edited layer's output and
+    `a`, and the arguments each upper layer receives (masks, rotary embeddings)."""
+
+    def __init__(self, peft_model: nn.Module, batch: TeacherForcedBatch, mask: torch.Tensor) -> None:
+        self.batch, self.mask = batch, mask
+        layers, index, self.norm, self.head = _decoder_parts(peft_model)
+        self.memory = peft_model.base_model.memory
+        self.upper = list(layers[index + 1 :])
+        self.upper_kwargs: list[dict[str, Any]] = []
+        captured: dict[str, torch.Tensor] = {}
+        hooks = [
+            peft_model.base_model.memoir_layer.register_forward_hook(lambda m, args, out: captured.update(a=args[0])),
+            layers[index].register_forward_hook(lambda m, args, out: captured.update(h=_first(out))),
+        ]
+        hooks += [layer.register_forward_pre_hook(self._keep_kwargs, with_kwargs=True) for layer in self.upper]
+        try:
+            with torch.no_grad(), peft_model.disable_adapter():
+                peft_model(**batch.model_inputs(), use_cache=False, logits_to_keep=1)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        self.a, self.h = captured["a"], captured["h"]
+
+    def _keep_kwargs(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        self.upper_kwargs.append(dict(kwargs))
+
+    def __call__(self) -> torch.Tensor:
+        hidden = self.h + self.memory.residual(self.a, self.mask).to(self.h.dtype)
+        for layer, kwargs in zip(self.upper, self.upper_kwargs):
+            hidden = _first(layer(hidden, **kwargs))
+        at_targets = hidden[self.batch.target_rows, self.batch.target_positions]
+        return row_loss(self.head(self.norm(at_targets)), self.batch)

@@ -1,0 +1,123 @@
+"""`EditRun`: a stream of edits written into `DIR/adapter/` and `DIR/edits.jsonl`, resumable.
+
+The adapter is the source of truth for how many edits were applied (its stored-mask count).
+A checkpoint writes the log first, then swaps in the adapter, each atomically; on resume the
+log is cut back to the adapter's count. Killed at any point, a resumed run therefore ends with
+the same adapter as an uninterrupted one, no edit lost or applied twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from tqdm.auto import tqdm
+
+from editors.base import EditResult
+from editors.memoir_editor import MemoirEditor
+from editors.request import EditRequest
+from memoir.saving import save_adapter
+
+logger = logging.getLogger(__name__)
+
+
+class RunStateError(RuntimeError):
+    """The output folder holds a run that this command cannot continue."""
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temp file in the same folder and a rename."""
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@dataclass
+class RunManifest:
+    """What defines a run; a resume must match it exactly."""
+
+    model: str
+    data: str
+    data_sha256: str
+    num_edits: int
+    hparams: dict[str, Any]
+    prefixes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, path: Path) -> "RunManifest":
+        return cls(**json.loads(path.read_text()))
+
+    def write(self, path: Path) -> None:
+        write_atomic(path, json.dumps(self.__dict__, indent=2) + "\n")
+
+    def check_resumable_by(self, other: "RunManifest") -> None:
+        for name in ("model", "data_sha256", "num_edits", "hparams"):
+            if getattr(self, name) != getattr(other, name):
+                raise RunStateError(
+                    f"--resume: this run's {name} differs from the one recorded in run.json "
+                    f"({getattr(other, name)!r} vs {getattr(self, name)!r}); use the original arguments or a new --out."
+                )
+
+
+class EditRun:
+    """Applies `requests[applied:num_edits]` with periodic atomic checkpoints.
+
+    `is_writer` is False on every process but the main one under accelerate: all processes
+    apply the same edits (a sequential stream cannot be split), only one writes files.
+    """
+
+    def __init__(self, out_dir: Path, editor: MemoirEditor, checkpoint_every: int = 10, is_writer: bool = True) -> None:
+        if checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be >= 1.")
+        self.out_dir, self.editor = Path(out_dir), editor
+        self.checkpoint_every, self.is_writer = checkpoint_every, is_writer
+        self.adapter_dir, self.log_path = self.out_dir / "adapter", self.out_dir / "edits.jsonl"
+
+    def applied_log(self) -> list[str]:
+        """Log lines of the edits the adapter holds (a log written ahead of a crashed checkpoint is cut)."""
+        applied = self.editor.memory.num_edits
+        lines = self.log_path.read_text().splitlines() if self.log_path.exists() else []
+        if len(lines) < applied:
+            raise RunStateError(f"{self.log_path} lists {len(lines)} edits but the adapter holds {applied}.")
+        return lines[:applied]
+
+    def run(self, requests: Sequence[EditRequest], on_edit: Optional[Callable[[EditResult], None]] = None) -> list[str]:
+        log = self.applied_log()
+        pending = requests[len(log) :]
+        progress = tqdm(total=len(requests), initial=len(log), unit="edit", disable=not self.is_writer, desc="editing")
+        running_loss = None
+        for count, request in enumerate(pending, start=1):
+            result = self.editor.edit(request)
+            log.append(json.dumps(result.to_dict()))
+            running_loss = result.loss if running_loss is None else 0.9 * running_loss + 0.1 * result.loss
+            progress.set_postfix(loss=f"{running_loss:.4f}", steps=result.steps)
+            progress.update()
+            if on_edit is not None:
+                on_edit(result)
+            if count % self.checkpoint_every == 0 or count == len(pending):
+                self.checkpoint(log)
+        progress.close()
+        return log
+
+    def checkpoint(self, log: list[str]) -> None:
+        if not self.is_writer:
+            return
+        write_atomic(self.log_path, "".join(line + "\n" for line in log))
+        save_adapter(self.editor.model, self.adapter_dir)

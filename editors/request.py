@@ -1,0 +1,26 @@
+"""`EditRequest`: one fact to write into a model, with the fields its scores need."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """A correction `prompt -> target`, plus optional probes of generalisation and locality.
+
+    `target` is stored without a leading space; it is appended as `prompt + " " + target`, so
+    its tokens carry the space as the model will see them.
+    """
+
+    id: str
+    prompt: str
+    target: str
+    rephrase: Optional[str] = None  # a paraphrase of the prompt (Gen)
+    ood_rephrase: Optional[str] = None  # an out-of-distribution prompt about the same entity (temporal)
+    locality_prompt: Optional[str] = None  # unrelated prompt whose answer must not move (Loc)
+    locality_answer: Optional[str] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,128 @@
+"""Token rows `prompt + " " + target`: the one tokenisation rule that editing and scoring share.
+
+The target is tokenised as `" " + target` without special tokens: it keeps the leading space
+the model sees after the prompt (on SmolLM2 "Yemen" and " Yemen" are different tokens, and
+scoring the unspaced form under-reports Rel; DESIGN §4). The prompt keeps whatever special
+tokens the tokenizer adds (a BOS, if any).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedTokenizerBase
+
+
+class TokenizationError(ValueError):
+    """A prompt or target cannot be turned into tokens that can be trained or scored."""
+
+
+def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The id that fills padding: the pad token, else EOS (padding is masked out anyway)."""
+    for token_id in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if token_id is not None:
+            return token_id
+    raise TokenizationError("the tokenizer has neither a pad nor an EOS token; set tokenizer.pad_token")
+
+
+def prompt_ids(tokenizer: PreTrainedTokenizerBase, prompt: str) -> list[int]:
+    """Prompt tokens, with the special tokens (BOS) the tokenizer adds to a sequence."""
+    ids = tokenizer(prompt)["input_ids"]
+    if not ids:
+        raise TokenizationError(f"prompt {prompt!r} tokenises to no tokens; its target could not be predicted")
+    return ids
+
+
+def target_ids(tokenizer: PreTrainedTokenizerBase, target: str) -> list[int]:
+    """Tokens of `" " + target` without special tokens: the target as it follows a prompt."""
+    if not target.strip():
+        raise TokenizationError(f"target {target!r} is empty; an empty target cannot be trained or scored")
+    ids = tokenizer(" " + target.lstrip(), add_special_tokens=False)["input_ids"]
+    if not ids:
+        raise TokenizationError(f"target {target!r} tokenises to no tokens")
+    return ids
+
+
+@dataclass
+class TeacherForcedBatch:
+    """Padded rows; `target_mask` is True on target tokens (all False for prompt-only rows).
+
+    The logits that predict the token at column i sit at column i - 1.
+    """
+
+    input_ids: torch.Tensor  # (B, S)
+    attention_mask: torch.Tensor  # (B, S)
+    prompt_mask: torch.Tensor  # (B, S) bool, the tokens MEMOIR routes on
+    target_mask: torch.Tensor  # (B, S) bool
+
+    def to(self, device: torch.device | str) -> "TeacherForcedBatch":
+        return TeacherForcedBatch(*(getattr(self, f.name).to(device) for f in fields(self)))
+
+    @property
+    def target_rows(self) -> torch.Tensor:
+        return self.target_mask.nonzero(as_tuple=True)[0]
+
+    @property
+    def target_positions(self) -> torch.Tensor:
+        """For each target token (row-major), the column whose logits predict it."""
+        return self.target_mask.nonzero(as_tuple=True)[1] - 1
+
+    @property
+    def target_tokens(self) -> torch.Tensor:
+        return self.input_ids[self.target_mask]
+
+    @property
+    def position_ids(self) -> torch.Tensor:
+        """Rotary positions that ignore left padding (HF LLaMA does not derive them itself)."""
+        return (self.attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        return dict(input_ids=self.input_ids, attention_mask=self.attention_mask, position_ids=self.position_ids)
+
+
+def _padded(parts: Sequence[tuple[list[int], list[int]]], pad: int, padding_side: str) -> TeacherForcedBatch:
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+    width = max(len(prompt) + len(target) for prompt, target in parts)
+    shape = (len(parts), width)
+    batch = TeacherForcedBatch(
+        torch.full(shape, pad, dtype=torch.long),
+        torch.zeros(shape, dtype=torch.long),
+        torch.zeros(shape, dtype=torch.bool),
+        torch.zeros(shape, dtype=torch.bool),
+    )
+    for row, (prompt, target) in enumerate(parts):
+        start = width - len(prompt) - len(target) if padding_side == "left" else 0
+        middle, end = start + len(prompt), start + len(prompt) + len(target)
+        batch.input_ids[row, start:end] = torch.tensor(prompt + target)
+        batch.attention_mask[row, start:end] = 1
+        batch.prompt_mask[row, start:middle] = True
+        batch.target_mask[row, middle:end] = True
+    return batch
+
+
+def teacher_forced_batch(
+    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[tuple[str, str]], padding_side: str = "left"
+) -> TeacherForcedBatch:
+    """One row `prompt + " " + target` per `(prompt, target)` pair."""
+    if not pairs:
+        raise ValueError("teacher_forced_batch needs at least one (prompt, target) pair")
+    parts = [(prompt_ids(tokenizer, prompt), target_ids(tokenizer, target)) for prompt, target in pairs]
+    return _padded(parts, pad_id(tokenizer), padding_side)
+
+
+def prompt_batch(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> TeacherForcedBatch:
+    """Left-padded prompts alone, for greedy generation."""
+    if not prompts:
+        raise ValueError("prompt_batch needs at least one prompt")
+    return _padded([(prompt_ids(tokenizer, prompt), []) for prompt in prompts], pad_id(tokenizer), "left")
+
+
+def per_row_nll(target_logits: torch.Tensor, batch: TeacherForcedBatch) -> torch.Tensor:
+    """(N, V) logits at the target positions -> (B,) mean negative log-likelihood of each row's target."""
+    nll = F.cross_entropy(target_logits.float(), batch.target_tokens, reduction="none")
+    rows, count = batch.target_rows, batch.target_mask.sum(dim=1).clamp(min=1)
+    return torch.zeros(batch.input_ids.shape[0], device=nll.device).index_add(0, rows, nll) / count

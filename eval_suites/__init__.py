@@ -1,0 +1,1 @@
+"""Evaluation suites: data, metrics, the sequential protocol, reports."""

@@ -1,0 +1,69 @@
+"""A run directory: `metrics.json`, `records.jsonl`, `edits.jsonl` and `table.md`, each written atomically.
+
+Files are written to a temporary name and moved into place, so a run killed mid-write leaves
+the previous complete file (or none), never a truncated one that a report would misread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from eval_suites.errors import RunDirError
+from eval_suites.protocol import RunResult
+from eval_suites.table import UNEDITED, format_table, table_rows
+
+METRICS_FILE = "metrics.json"
+RECORDS_FILE = "records.jsonl"
+EDITS_FILE = "edits.jsonl"
+TABLE_FILE = "table.md"
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same directory and `os.replace`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _jsonl(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def metrics_document(result: RunResult) -> dict[str, Any]:
+    """What `metrics.json` holds: the run's metrics, with the unedited scores under `unedited`."""
+    return {**result.metrics, UNEDITED: result.unedited}
+
+
+def save_run(result: RunResult, out_dir: str | Path) -> Path:
+    """Write the run's files into `out_dir` (created if needed); returns the directory."""
+    out_dir = Path(out_dir)
+    metrics = metrics_document(result)
+    records = [
+        {**record, UNEDITED: {key: value for key, value in before.items() if key != "id"}}
+        for record, before in zip(result.records, result.unedited_records)
+    ]
+    write_atomic(out_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+    write_atomic(out_dir / RECORDS_FILE, _jsonl(records))
+    write_atomic(out_dir / EDITS_FILE, _jsonl([edit.to_dict() for edit in result.edits]))
+    write_atomic(out_dir / TABLE_FILE, format_table(table_rows(metrics)))
+    return out_dir
+
+
+def load_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """The `metrics.json` of a run directory."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        raise RunDirError(f"{run_dir} is not a run directory: {METRICS_FILE} is missing (run `memoir eval --out DIR` first)")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,44 @@
+"""Markdown tables of scores: the unedited row beside the edited one, as papers print them."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+# key in metrics.json -> column heading; a column appears only when some row has the key
+SCORE_COLUMNS = {
+    "rel": "Rel",
+    "gen": "Gen",
+    "ood": "OOD",
+    "loc": "Loc",
+    "ppl": "PPL",
+    "exact_match": "EM (generation)",
+    "fired_on_unrelated": "fires on unrelated",
+    "loc_skipped": "no Loc answer",
+}
+UNEDITED = "unedited"
+
+
+def table_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The unedited row and the edited row of one run's `metrics.json`."""
+    shared = {"model": metrics.get("model", ""), "num_edits": metrics["num_edits"]}
+    unedited = {"editor": UNEDITED, **shared, **metrics.get(UNEDITED, {})}
+    edited = {**metrics, "editor": metrics.get("editor", "?")}
+    return [unedited, edited]
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.2f}" if key == "ppl" else f"{value:.3f}"
+    return str(value)
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table with columns method, model, T and every score some row has."""
+    columns = {"editor": "method", "model": "model", "num_edits": "T"}
+    columns |= {key: heading for key, heading in SCORE_COLUMNS.items() if any(key in row for row in rows)}
+    lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(key, row.get(key)) for key in columns) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,87 @@
+"""The MEMOIR editor: fast path equals naive steps, masks and columns, kept edits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import tiny_model, tiny_tokenizer, wrap
+from editors.edit_loss import CachedEditLoss, NaiveEditLoss
+from editors.memoir_editor import MemoirEditor
+from editors.memoir_hparams import MemoirHparams
+from editors.request import EditRequest
+
+BACKGROUND = ["the city of w9", "w5 w6 w7 w8", "who was born in a year"]
+REQUESTS = [
+    EditRequest("0", "the capital of france is", "w40 w41"),
+    EditRequest("1", "who was born in paris", "w50"),
+    EditRequest("2", "what river is in the city", "w60 w61 w62"),
+]
+
+
+def make_editor(arch: str = "llama", **hparams) -> MemoirEditor:
+    model = wrap(tiny_model(arch, num_hidden_layers=4), target_layer=1, tau=0.7)
+    settings = dict(lr=5.0, max_steps=12, prefix_seeds=("the", "who"), prefix_lengths=(3,)) | hparams
+    return MemoirEditor(model, tiny_tokenizer(), MemoirHparams(**settings), background_texts=BACKGROUND)
+
+
+def test_fast_path_gives_the_naive_loss_and_R_after_n_steps(arch):
+    trained = {}
+    for fast in (True, False):
+        editor = make_editor(arch, fast_path=fast, loss_threshold=0.0)
+        results = [editor.edit(request) for request in REQUESTS]
+        trained[fast] = (editor.memory.R.detach().clone(), [r.loss for r in results], [r.steps for r in results])
+    torch.testing.assert_close(trained[True][0], trained[False][0], rtol=1e-4, atol=1e-6)
+    assert trained[True][1] == pytest.approx(trained[False][1], rel=1e-4)
+    assert trained[True][2] == trained[False][2] == [12, 12, 12]
+
+
+def test_cached_loss_equals_naive_loss_with_a_nonzero_memory(arch):
+    editor = make_editor(arch)
+    editor.edit(REQUESTS[0])
+    batch = editor.rows(REQUESTS[1])
+    mask = editor._mask_of_plain_row(batch)
+    torch.testing.assert_close(CachedEditLoss(editor.model, batch, mask)(), NaiveEditLoss(editor.model, batch, mask)())
+
+
+def test_each_edit_moves_only_its_own_mask_columns_and_stores_its_mask():
+    editor = make_editor()
+    before = editor.memory.R.detach().clone()
+    editor.edit(REQUESTS[0])
+    mask = editor.memory.index.masks[0]
+    changed = (editor.memory.R.detach() != before).any(dim=0)
+    assert changed.any() and not changed[~mask].any()
+    assert len(editor.memory.index) == 1 and int(mask.sum()) == 24
+
+
+def test_training_lowers_the_loss_and_the_prompt_routes_to_its_mask():
+    # A random tiny model's final norm caps its logits, so the loss cannot reach the threshold.
+    editor = make_editor(lr=1000.0, grad_clip=1000.0, max_steps=30)
+    batch = editor.rows(REQUESTS[0])
+    mask = editor._mask_of_plain_row(batch)
+    before = NaiveEditLoss(editor.model, batch, mask)().item()
+    result = editor.edit(REQUESTS[0])
+    assert result.loss < before - 0.5
+    editor.logits(batch.input_ids[:1], batch.attention_mask[:1], batch.prompt_mask[:1])
+    routing = editor.model.base_model.memoir_layer.routing
+    assert routing.active.item() and torch.equal(routing.masks[0], editor.memory.index.masks[0])
+
+
+def test_edits_are_kept_between_calls_and_reported_with_their_overlap():
+    editor = make_editor()
+    first = editor.edit(REQUESTS[0])
+    second = editor.edit(REQUESTS[1])
+    assert len(editor.memory.index) == 2
+    assert first.extra["best_overlap_with_earlier"] == 0.0
+    assert 0.0 < second.extra["best_overlap_with_earlier"] <= 1.0
+
+
+def test_fresh_memory_without_background_texts_is_refused():
+    model = wrap(tiny_model())
+    with pytest.raises(ValueError, match="background_texts"):
+        MemoirEditor(model, tiny_tokenizer(), MemoirHparams(prefix_mode="none"))
+
+
+def test_unknown_hyperparameter_is_refused():
+    with pytest.raises(ValueError, match="Unknown editor hyperparameters"):
+        MemoirHparams.from_dict({"learning_rate": 1.0})
