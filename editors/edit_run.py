@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -22,27 +20,13 @@ from tqdm.auto import tqdm
 from editors.base import EditResult
 from editors.memoir_editor import MemoirEditor
 from editors.request import EditRequest
-from memoir.saving import save_adapter
+from memoir.saving import save_adapter, write_atomic
 
 logger = logging.getLogger(__name__)
 
 
 class RunStateError(RuntimeError):
     """The output folder holds a run that this command cannot continue."""
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temp file in the same folder and a rename."""
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def file_sha256(path: Path) -> str:

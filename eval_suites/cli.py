@@ -13,7 +13,11 @@ from accelerate import Accelerator
 from editors.edit_run import EditRun, RunManifest, file_sha256
 from eval_suites.demo import run_demo
 from eval_suites.editor_setup import build_editor, load_requests
-from eval_suites.suites import SUITES, resolve_data
+from eval_suites.protocol import run_stream
+from eval_suites.report import markdown_table, plot_runs
+from eval_suites.run_dir import save_run
+from eval_suites.sharding import sharded_scoring
+from eval_suites.suites import SUITES, get_suite, resolve_data
 
 logger = logging.getLogger("memoir")
 
@@ -26,7 +30,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
         raise SystemExit(f"{out} already holds a run: pass --resume to continue it, or choose another --out.")
     requests = load_requests(args.data, args.num_edits, args.strict).requests
     recorded = RunManifest.read(manifest_path) if manifest_path.exists() else None
-    editor = build_editor(args.model, args.data, accelerator, out / "adapter", recorded.prefixes if recorded else None)
+    editor = build_editor(
+        args.model, args.data, accelerator, out / "adapter", recorded.prefixes if recorded else None, args.config
+    )
     manifest = RunManifest(
         model=args.model,
         data=str(resolve_data(args.data)),
@@ -44,7 +50,48 @@ def cmd_edit(args: argparse.Namespace) -> int:
     log = run.run(requests)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        print(f"{len(log)} edits in {out / 'adapter'}; log in {out / 'edits.jsonl'}")
+        print(f"{len(log)} edits in {out / 'adapter'}; log in {out / 'edits.jsonl'} ({accelerator.num_processes} processes)")
+    return 0
+
+
+def parse_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--num-edits takes integers separated by commas, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"--num-edits needs counts >= 1, got {text!r}")
+    return counts
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    accelerator = Accelerator()
+    requests = load_requests(args.data, max(args.num_edits), args.strict).requests
+    counts = sorted({min(count, len(requests)) for count in args.num_edits})
+    perplexity = args.perplexity or (args.data in SUITES and get_suite(args.data).perplexity)
+    results = run_stream(
+        lambda: build_editor(args.model, args.data, accelerator, config=args.config),
+        requests,
+        counts,
+        model_name=args.model,
+        batch_size=args.batch_size,
+        with_perplexity=perplexity,
+        with_exact_match=not args.no_exact_match,
+        score=sharded_scoring(accelerator),
+    )
+    if accelerator.is_main_process:
+        out = Path(args.out)
+        for result in results:
+            folder = out if len(results) == 1 else out / f"t{result.metrics['num_edits']}"
+            save_run(result, folder)
+            print((folder / "table.md").read_text())
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    png = plot_runs(args.run_dirs, args.out)
+    print(markdown_table(args.run_dirs))
+    print(f"figure: {png}")
     return 0
 
 
@@ -61,10 +108,27 @@ def parser() -> argparse.ArgumentParser:
     edit.add_argument("--data", required=True, help=f"a suite ({', '.join(SUITES)}) or an EasyEdit JSON/JSONL file")
     edit.add_argument("--num-edits", type=int, default=None, help="apply the first N valid records (default: all)")
     edit.add_argument("--out", required=True, help="output folder: adapter/, edits.jsonl, run.json")
+    edit.add_argument("--config", default=None, help="a shipped config name or YAML file (default: the model's own)")
     edit.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     edit.add_argument("--checkpoint-every", type=int, default=10, help="edits between atomic checkpoints")
     edit.add_argument("--strict", action="store_true", help="stop at the first bad record instead of skipping it")
     edit.set_defaults(run=cmd_edit)
+    evaluate = commands.add_parser("eval", help="edit T records sequentially, then score them all (DESIGN §4)")
+    evaluate.add_argument("--model", default="smollm2-135m", help="embedded short name or local model folder")
+    evaluate.add_argument("--data", required=True, help=f"a suite ({', '.join(SUITES)}) or an EasyEdit JSON/JSONL file")
+    evaluate.add_argument("--num-edits", type=parse_counts, required=True, help="T, or several: 1,10,100,1000 (one stream)")
+    evaluate.add_argument("--editor", choices=["memoir"], default="memoir")
+    evaluate.add_argument("--config", default=None, help="a shipped config name or YAML file (default: the model's own)")
+    evaluate.add_argument("--out", required=True, help="run folder (one sub-folder t<T> per T when several are given)")
+    evaluate.add_argument("--batch-size", type=int, default=16)
+    evaluate.add_argument("--perplexity", action="store_true", help="also score PPL (always on for hallucination)")
+    evaluate.add_argument("--no-exact-match", action="store_true", help="skip greedy generation exact match")
+    evaluate.add_argument("--strict", action="store_true", help="stop at the first bad record instead of skipping it")
+    evaluate.set_defaults(run=cmd_eval)
+    report = commands.add_parser("report", help="plot Rel/Gen/Loc against T from run folders and print a table")
+    report.add_argument("run_dirs", nargs="+")
+    report.add_argument("--out", default="report.png")
+    report.set_defaults(run=cmd_report)
     demo = commands.add_parser("demo", help="edit a few ZsRE facts into SmolLM2 and show answers before/after")
     demo.add_argument("--model", default="smollm2-135m")
     demo.add_argument("--num-edits", type=int, default=10)

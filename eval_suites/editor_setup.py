@@ -16,6 +16,7 @@ import memoir
 from editors.edit_data import EditData, load_edit_data
 from editors.memoir_editor import MemoirEditor
 from editors.memoir_hparams import MemoirHparams
+from memoir.defaults import load_defaults
 from eval_suites.suites import SUITES, resolve_data, suite_train_path
 
 logger = logging.getLogger("memoir")
@@ -48,12 +49,25 @@ def build_editor(
     accelerator: Accelerator,
     adapter_dir: Optional[Path] = None,
     prefixes: Optional[list[str]] = None,
+    config: Optional[str] = None,
 ) -> MemoirEditor:
-    """A MEMOIR editor on `model_name`, fresh or continuing a saved adapter."""
+    """A MEMOIR editor on `model_name`, fresh or continuing a saved adapter.
+
+    `config` names a shipped config or a YAML file of that layout; without it the model's own
+    file in `configs/` is used (matched by name or shape).
+    """
+    defaults = load_defaults(config) if config else None
     resuming = adapter_dir is not None and adapter_dir.exists()
-    model = memoir.MemoirModel.from_pretrained(str(adapter_dir) if resuming else model_name, is_trainable=True)
+    if resuming:
+        model = memoir.MemoirModel.from_pretrained(str(adapter_dir), is_trainable=True)
+    else:
+        memoir_config = memoir.MemoirConfig(**defaults["memoir"]) if defaults else None
+        model = memoir.MemoirModel.from_pretrained(model_name, config=memoir_config)
     model.to(accelerator.device)
     tokenizer = memoir.load_tokenizer(model_name)
-    hparams = MemoirHparams.for_model(model.get_base_model().config, model_name)
+    if defaults:
+        hparams = MemoirHparams.from_dict(defaults.get("editor", {}))
+    else:
+        hparams = MemoirHparams.for_model(model.get_base_model().config, model_name)
     texts = background_texts(data, hparams.num_background_texts)
     return MemoirEditor(model, tokenizer, hparams, background_texts=texts, prefixes=prefixes)

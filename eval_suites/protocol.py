@@ -61,27 +61,52 @@ def run_sequential(
     with_exact_match: bool = False,
     on_edit: Optional[Callable[[EditResult], None]] = None,
 ) -> RunResult:
-    """Apply the first `num_edits` requests in order on a fresh editor, then score them all.
+    """Apply the first `num_edits` requests in order on a fresh editor, then score them all."""
+    options = dict(batch_size=batch_size, with_perplexity=with_perplexity, with_exact_match=with_exact_match)
+    return run_stream(make_editor, requests, [num_edits], model_name, on_edit=on_edit, **options)[0]
 
-    `make_editor` must return an editor on an *unedited* model; it is called once per run.
+
+def run_stream(
+    make_editor: Callable[[], Editor],
+    requests: Sequence[EditRequest],
+    checkpoints: Sequence[int],
+    model_name: str = "",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    with_perplexity: bool = False,
+    with_exact_match: bool = False,
+    on_edit: Optional[Callable[[EditResult], None]] = None,
+    score: Callable[..., list[dict[str, Any]]] = score_records,
+) -> list[RunResult]:
+    """One stream of edits scored at several T: after the T-th edit, the first T records.
+
+    Editing is sequential and deterministic, so the model after T edits of a longer stream is
+    the final model of a T-edit run: one stream gives the T = 1, 10, 100, 1000 rows of the
+    protocol at the cost of the longest. `make_editor` must return an editor on an *unedited*
+    model; it is called once. `score` may be replaced by one that splits records across
+    processes (see `eval_suites.sharding`).
     """
+    checkpoints = sorted({_checked_count(t, len(requests)) for t in checkpoints})
     started = time.perf_counter()
-    edited = list(requests[:_checked_count(num_edits, len(requests))])
+    edited = list(requests[: checkpoints[-1]])
     editor = make_editor()
     options = dict(batch_size=batch_size, with_perplexity=with_perplexity, with_exact_match=with_exact_match)
     reference = unedited_locality(editor, edited, batch_size)
-    unedited_records = score_records(editor, edited, reference, **options)
-    edit_started = time.perf_counter()
-    edits = editor.edit_stream(edited, on_edit)
-    edit_seconds = time.perf_counter() - edit_started
-    records = score_records(editor, edited, reference, **options)
-    metrics = {
-        **aggregate(records),
-        "fired_on_unrelated": fired_on_unrelated(editor, edited),
-        "num_edits": num_edits,
-        "editor": editor.name,
-        "model": model_name,
-        "seconds": time.perf_counter() - started,
-        "edit_seconds": edit_seconds,
-    }
-    return RunResult(metrics, records, aggregate(unedited_records), unedited_records, edits)
+    unedited_records = score(editor, edited, reference, **options)
+    results, edits, edit_seconds = [], [], 0.0
+    for count in checkpoints:
+        edit_started = time.perf_counter()
+        edits += editor.edit_stream(edited[len(edits) : count], on_edit)
+        edit_seconds += time.perf_counter() - edit_started
+        records = score(editor, edited[:count], reference[:count], **options)
+        metrics = {
+            **aggregate(records),
+            "fired_on_unrelated": fired_on_unrelated(editor, edited[:count]),
+            "num_edits": count,
+            "editor": editor.name,
+            "model": model_name,
+            "seconds": time.perf_counter() - started,
+            "edit_seconds": edit_seconds,
+        }
+        before = unedited_records[:count]
+        results.append(RunResult(metrics, records, aggregate(before), before, list(edits)))
+    return results

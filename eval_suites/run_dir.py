@@ -7,12 +7,11 @@ the previous complete file (or none), never a truncated one that a report would 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from eval_suites.errors import RunDirError
+from memoir.saving import write_atomic
 from eval_suites.protocol import RunResult
 from eval_suites.table import UNEDITED, format_table, table_rows
 
@@ -20,21 +19,6 @@ METRICS_FILE = "metrics.json"
 RECORDS_FILE = "records.jsonl"
 EDITS_FILE = "edits.jsonl"
 TABLE_FILE = "table.md"
-
-
-def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same directory and `os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> str:

@@ -19,7 +19,7 @@ from memoir.mask_index import MaskIndex
 from memoir.model import MemoirModel
 from memoir.registration import register_with_peft
 from memoir.residual_memory import ResidualMemory
-from memoir.saving import save_adapter
+from memoir.saving import save_adapter, write_atomic
 from memoir.top_hash import TopHash
 
 register_with_peft()
@@ -42,4 +42,5 @@ __all__ = [
     "load_tokenizer",
     "resolve_model_path",
     "save_adapter",
+    "write_atomic",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Optional
 
 import yaml
@@ -31,6 +32,17 @@ def defaults_named(name: str) -> dict[str, Any]:
         return all_defaults()[name]
     except KeyError:
         raise InvalidConfigError(f"No config named {name!r} in configs/: choose one of {sorted(all_defaults())}.") from None
+
+
+def load_defaults(name_or_path: str) -> dict[str, Any]:
+    """A shipped config by name, or a YAML file of the same layout (`memoir:` and `editor:` sections)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        loaded = yaml.safe_load(path.read_text())
+        if not isinstance(loaded, dict) or "memoir" not in loaded:
+            raise InvalidConfigError(f"{path} must be a YAML mapping with a `memoir:` section (see configs/*.yaml).")
+        return loaded
+    return defaults_named(name_or_path)
 
 
 def find_defaults(model_config: PretrainedConfig, name: Optional[str] = None) -> Optional[dict[str, Any]]:

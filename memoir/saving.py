@@ -1,4 +1,4 @@
-"""`save_adapter`: peft's `save_pretrained`, made all-or-nothing.
+"""All-or-nothing writes: `write_atomic` for one file, `save_adapter` for an adapter folder.
 
 peft writes the weights and the config one after the other into the target folder; a crash
 between them leaves a folder that loads wrong. Writing a sibling temp folder and swapping it in
@@ -12,6 +12,23 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder, fsync and `os.replace`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data.encode("utf-8") if isinstance(data, str) else data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def save_adapter(model: Any, folder: str | os.PathLike, **save_kwargs: Any) -> Path:

@@ -249,3 +249,18 @@ def test_suite_names_resolve_to_shipped_files_and_user_files_pass_through(tmp_pa
     assert resolve_data(str(user_file)) == user_file
     with pytest.raises(UnknownDataError, match="zsre, hallucination, temporal"):
         resolve_data("zsre2")
+
+
+def test_one_stream_scored_at_several_t_equals_separate_runs():
+    from eval_suites.protocol import run_stream
+
+    streamed = run_stream(factory(LookupEditor), REQUESTS, [1, 2, 3])
+    for count, result in zip((1, 2, 3), streamed):
+        alone = run_sequential(factory(LookupEditor), REQUESTS, count)
+        assert result.metrics["num_edits"] == count
+        assert result.records == alone.records
+        assert [e.id for e in result.edits] == [e.id for e in alone.edits]
+        assert {k: v for k, v in result.metrics.items() if "seconds" not in k} == {
+            k: v for k, v in alone.metrics.items() if "seconds" not in k
+        }
+    assert streamed[0].records[0]["rel"] < 1.0 and streamed[1].records[0]["rel"] == 1.0
