@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast test-slow bench clean
+.PHONY: setup demo test test-fast test-slow results clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,14 @@ test-fast: setup
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
+
+# RESULTS.md: every suite on SmolLM2, one stream per suite scored at each T (about two hours on 2 CPU cores).
+RUNS := runs/results
+results: setup
+	$(VENV)/bin/memoir eval --data zsre --num-edits 1,10,100,1000 --out $(RUNS)/zsre
+	$(VENV)/bin/memoir eval --data temporal --num-edits 1,10,75 --out $(RUNS)/temporal
+	$(VENV)/bin/memoir eval --data hallucination --num-edits 1,10,100,600 --batch-size 4 --out $(RUNS)/hallucination
+	$(PY) -m eval_suites.results $(RUNS) RESULTS.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -49,6 +49,9 @@ class MemoirModel(BaseTuner):
 
     def _post_injection_hook(self, model: nn.Module, config: MemoirConfig, adapter_name: str) -> None:
         self._generation_prompt_length: Optional[int] = None
+        layer = next(module for module in model.modules() if isinstance(module, MemoirLayer))
+        # A plain attribute, not a registered submodule: the layer already sits inside `model`.
+        object.__setattr__(self, "_memoir_layer", layer)
         self._forward_params = list(inspect.signature(model.forward).parameters)
         model.register_forward_pre_hook(self._enter_forward, with_kwargs=True)
 
@@ -81,7 +84,8 @@ class MemoirModel(BaseTuner):
 
     @property
     def memoir_layer(self) -> MemoirLayer:
-        return next(module for module in self.model.modules() if isinstance(module, MemoirLayer))
+        """The one wrapped down_proj (found once at injection, not on every forward)."""
+        return self._memoir_layer
 
     @property
     def memory(self) -> ResidualMemory:

@@ -1,0 +1,63 @@
+"""Assemble RESULTS.md from the run folders of `make results`, with the paper's numbers beside them.
+
+    python -m eval_suites.results runs/results RESULTS.md
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+from eval_suites.report import markdown_table, plot_runs
+from memoir.saving import write_atomic
+
+SUITE_ORDER = ("zsre", "hallucination", "temporal")
+
+# MEMOIR paper (NeurIPS 2025), LLaMA-3-8B-Instruct, for reference only: other model, other scale.
+PAPER_REFERENCE = {
+    "zsre": (
+        "| T | Rel | Gen | Loc |\n|---|---|---|---|\n"
+        "| 1 | 1.00 | 1.00 | 1.00 |\n| 10 | 0.97 | 0.89 | 1.00 |\n| 100 | 0.96 | 0.89 | 1.00 |\n| 1000 | 0.94 | 0.85 | 1.00 |\n"
+    ),
+}
+
+
+def machine() -> str:
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}, Python {sys.version.split()[0]}"
+
+
+def suite_section(suite: str, folder: Path) -> str:
+    runs = sorted((p for p in folder.iterdir() if (p / "metrics.json").is_file()), key=lambda p: int(p.name[1:]))
+    if not runs:
+        return f"## {suite}\n\nNo completed runs in `{folder}`.\n"
+    figure = plot_runs(runs, folder / f"{suite}.png")
+    parts = [f"## {suite}\n", markdown_table(runs), f"\nFigure: `{figure}` (regenerated with the runs, not committed).\n"]
+    if suite in PAPER_REFERENCE:
+        parts.append("\nMEMOIR paper, LLaMA-3-8B-Instruct (reference, not comparable in scale):\n\n" + PAPER_REFERENCE[suite])
+    return "\n".join(parts)
+
+
+def write_results(root: Path, out: Path) -> Path:
+    sections = [suite_section(suite, root / suite) for suite in SUITE_ORDER if (root / suite).is_dir()]
+    header = (
+        "# Results\n\n"
+        "Regenerate with `make results` (edits and scores every suite on SmolLM2-135M-Instruct; about two\n"
+        "hours on 2 CPU cores). Protocol: DESIGN §4 (sequential, scored after all T edits; one stream per\n"
+        "suite scored at each T). 'fires on unrelated' is the fraction of locality prompts on which the\n"
+        f"memory switched on.\n\nMeasured on: {machine()}.\n"
+    )
+    write_atomic(out, "\n".join([header, *sections]))
+    return out
+
+
+def main() -> None:
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: python -m eval_suites.results RUNS_ROOT RESULTS.md")
+    print(write_results(Path(sys.argv[1]), Path(sys.argv[2])))
+
+
+if __name__ == "__main__":
+    main()
