@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from accelerate import Accelerator
+from tqdm.auto import tqdm
 
 from editors.edit_run import EditRun, RunManifest, file_sha256
 from eval_suites.demo import run_demo
@@ -69,6 +70,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     requests = load_requests(args.data, max(args.num_edits), args.strict).requests
     counts = sorted({min(count, len(requests)) for count in args.num_edits})
     perplexity = args.perplexity or (args.data in SUITES and get_suite(args.data).perplexity)
+    progress = tqdm(total=counts[-1], unit="edit", desc="editing", disable=not accelerator.is_main_process)
     results = run_stream(
         lambda: build_editor(args.model, args.data, accelerator, config=args.config),
         requests,
@@ -78,7 +80,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         with_perplexity=perplexity,
         with_exact_match=not args.no_exact_match,
         score=sharded_scoring(accelerator),
+        on_edit=lambda result: (progress.update(), progress.set_postfix(loss=f"{result.loss:.4f}", steps=result.steps)),
     )
+    progress.close()
     if accelerator.is_main_process:
         out = Path(args.out)
         for result in results:

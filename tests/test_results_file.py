@@ -1,0 +1,21 @@
+"""RESULTS.md assembly from run folders."""
+
+from __future__ import annotations
+
+import json
+
+from eval_suites.results import write_results
+
+
+def test_results_file_has_a_table_per_suite_and_the_paper_reference(tmp_path):
+    for t, rel in ((1, 1.0), (10, 0.9)):
+        run = tmp_path / "runs" / "zsre" / f"t{t}"
+        run.mkdir(parents=True)
+        metrics = {"rel": rel, "gen": 0.8, "loc": 1.0, "num_edits": t, "editor": "memoir", "model": "smollm2-135m",
+                   "unedited": {"rel": 0.2, "gen": 0.1, "loc": 1.0}}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    out = write_results(tmp_path / "runs", tmp_path / "RESULTS.md")
+    text = out.read_text()
+    assert "## zsre" in text and "| memoir | smollm2-135m | 10 | 0.900 |" in text
+    assert "| 1000 | 0.94 | 0.85 | 1.00 |" in text
+    assert (tmp_path / "runs" / "zsre" / "zsre.png").stat().st_size > 1000
