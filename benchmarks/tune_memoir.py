@@ -1,6 +1,6 @@
 """Score MEMOIR hyperparameters on the ZsRE *train* slice (never the scored edit set).
 
-    python benchmarks/tune_memoir.py --num-edits 30 --set lr=5.0 prefix_mode=none [--layer 24 --top-k 440 --tau 0.5]
+    python benchmarks/tune_memoir.py --num-edits 30 --set lr=5.0 prefix_mode=none [--layer 24 --top-k 440 --tau 0.5 --center-residual]
 
 Prints Rel/Gen/Loc after all edits (the harness's definitions), how many edits reached the loss
 threshold, mean steps and seconds per edit, and the best-overlap quantiles of unrelated prompts
@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--layer", type=int, default=24)
     parser.add_argument("--top-k", type=int, default=440)
     parser.add_argument("--tau", type=float, default=0.5)
+    parser.add_argument("--center-residual", action="store_true", help="feed R with a - background (MemoirConfig)")
     parser.add_argument("--set", nargs="*", default=[], help="editor hyperparameters, e.g. lr=5.0 prefix_mode=none")
     args = parser.parse_args()
     hparams = MemoirHparams(**dict(parse_setting(s) for s in args.set))
@@ -60,7 +61,9 @@ def main() -> None:
     editors: list[MemoirEditor] = []
 
     def make_editor() -> MemoirEditor:
-        config = memoir.MemoirConfig(target_layer=args.layer, top_k=args.top_k, tau=args.tau)
+        config = memoir.MemoirConfig(
+            target_layer=args.layer, top_k=args.top_k, tau=args.tau, center_residual=args.center_residual
+        )
         model = memoir.MemoirModel.from_pretrained(args.model, config=config)
         editors.append(MemoirEditor(model, memoir.load_tokenizer(args.model), hparams, background_texts=background))
         return editors[-1]

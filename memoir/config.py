@@ -26,6 +26,10 @@ class MemoirConfig(PeftConfig):
     tau: float = field(default=0.5, metadata={"help": "Minimum mask overlap in (0, 1] for the memory to fire."})
     permutation_seed: int = field(default=0, metadata={"help": "Seed of the fixed column permutation of TopHash."})
     pooling: str = field(default="mean", metadata={"help": "How prompt tokens become one feature: 'mean' or 'last'."})
+    center_residual: bool = field(
+        default=False,
+        metadata={"help": "Feed R with (a - background) instead of a: edits then share less of what all inputs have in common."},
+    )
     module_path: str = field(default="mlp.down_proj", metadata={"help": "Path of the wrapped module in a layer."})
     base_model_alias: Optional[str] = field(
         default=None, metadata={"help": "Short name of an embedded base model, used when its local path is gone."}

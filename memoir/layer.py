@@ -54,7 +54,7 @@ class MemoirLayer(nn.Module, BaseTunerLayer):
         width, hidden = self.base_layer.in_features, self.base_layer.out_features
         if config.top_k > width:
             raise InvalidConfigError(f"top_k={config.top_k} exceeds this MLP's width D={width}: choose k <= {width}.")
-        memory = ResidualMemory(width, hidden, config.top_k, config.tau, config.permutation_seed)
+        memory = ResidualMemory(width, hidden, config.top_k, config.tau, config.permutation_seed, config.center_residual)
         self.memoir_memory[adapter_name] = memory.to(self.base_layer.weight.device)
 
     @property

@@ -28,9 +28,12 @@ class ResidualMemory(nn.Module):
     `W0·a + R·(a ⊙ m)`, for every other row exactly `W0·a`.
     """
 
-    def __init__(self, in_features: int, out_features: int, top_k: int, tau: float, seed: int) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, top_k: int, tau: float, seed: int, center_residual: bool = False
+    ) -> None:
         super().__init__()
         self.tau = tau
+        self.center_residual = center_residual
         self.R = nn.Parameter(torch.zeros(out_features, in_features))
         self.register_buffer("background", torch.zeros(in_features))
         self.top_hash = TopHash(in_features, top_k, seed)
@@ -54,7 +57,13 @@ class ResidualMemory(nn.Module):
         return Routing(masks, found & (match.overlap >= self.tau), match.overlap)
 
     def residual(self, a: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """R·(a ⊙ m) for (B, S, D) inputs and (B, D) masks; gradients reach only masked columns."""
+        """R·(a ⊙ m) for (B, S, D) inputs and (B, D) masks; gradients reach only masked columns.
+
+        With `center_residual`, R sees `a - background`: the component every input shares (e.g.
+        at a prompt's final "?") then no longer carries one edit's update into another's output.
+        """
+        if self.center_residual:
+            a = a - self.background.to(a.dtype)
         masked = a * masks.unsqueeze(1).to(a.dtype)
         return torch.nn.functional.linear(masked, self.R.to(a.dtype))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from conftest import store_edit, tiny_model, wrap
@@ -24,9 +25,11 @@ def test_query_below_tau_gives_the_unwrapped_logits_exactly(arch):
     assert not torch.equal(model(edited).logits, base(edited).logits)
 
 
-def test_matching_query_gets_the_residual_of_the_stored_mask(arch):
+@pytest.mark.parametrize("center_residual", [False, True])
+def test_matching_query_gets_the_residual_of_the_stored_mask(arch, center_residual):
     base = tiny_model(arch)
-    model = wrap(base, tau=0.3)
+    model = wrap(base, tau=0.3, center_residual=center_residual)
+    model.base_model.memory.background += 0.01
     prompt = torch.tensor([[5, 6, 7, 8, 9]])
     stored = store_edit(model, prompt)
     layer = model.base_model.memoir_layer
@@ -37,7 +40,8 @@ def test_matching_query_gets_the_residual_of_the_stored_mask(arch):
     assert routing.active.item() and routing.overlap.item() == 1.0
     assert torch.equal(routing.masks, stored)
     a = seen["a"]
-    expected = layer.base_layer(a) + (a * stored.unsqueeze(1).float()) @ layer.memory.R.T
+    fed = a - layer.memory.background if center_residual else a
+    expected = layer.base_layer(a) + (fed * stored.unsqueeze(1).float()) @ layer.memory.R.T
     torch.testing.assert_close(seen["out"], expected)
 
 

@@ -42,7 +42,7 @@ def edited():
 
 def test_edited_prompts_now_generate_the_new_answer(edited):
     editor, requests, _, _, results = edited
-    assert all(result.loss < 0.1 for result in results)
+    assert [result.id for result in results] == [r.id for r in requests]
     answers = greedy_answers(editor.model, editor.tokenizer, [r.prompt for r in requests])
     for answer, request in zip(answers, requests):
         assert answer.startswith(request.target), (request.prompt, answer)
