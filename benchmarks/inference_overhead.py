@@ -25,14 +25,16 @@ PROMPTS = [
 ]
 
 
-def timed(fn, repeats: int) -> float:
-    fn()
-    samples = []
+def timed_pair(first, second, repeats: int) -> tuple[float, float]:
+    """Median seconds of two calls, alternated every repeat so that both see the same load."""
+    first(), second()
+    samples: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - began)
-    return statistics.median(samples)
+        for fn, kept in zip((first, second), samples):
+            began = time.perf_counter()
+            fn()
+            kept.append(time.perf_counter() - began)
+    return statistics.median(samples[0]), statistics.median(samples[1])
 
 
 def fill_memory(model, stored: int, seed: int = 0) -> None:
@@ -66,8 +68,7 @@ def main() -> None:
             ("generate 16", lambda m: m.generate(**batch, max_new_tokens=16, do_sample=False, pad_token_id=tokenizer.pad_token_id)),
         ):
             with torch.no_grad():
-                base_s = timed(lambda: call(plain), args.repeats)
-                memoir_s = timed(lambda: call(wrapped), args.repeats)
+                base_s, memoir_s = timed_pair(lambda: call(plain), lambda: call(wrapped), args.repeats)
             print(f"{stored:6d} stored | {name:11s} | plain {base_s * 1000:8.1f} ms | memoir {memoir_s * 1000:8.1f} ms | ratio {memoir_s / base_s:5.3f}")
 
 
