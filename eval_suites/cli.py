@@ -11,7 +11,11 @@ from typing import Optional, Sequence
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from editors.edit_run import EditRun, RunManifest, file_sha256
+from editors.edit_data import BadRecordError
+from editors.edit_run import EditRun, RunManifest, RunStateError, file_sha256
+from editors.teacher_forcing import TokenizationError
+from eval_suites.errors import EvalError
+from memoir.errors import MemoirError
 from eval_suites.demo import run_demo
 from eval_suites.editor_setup import build_editor, load_requests
 from eval_suites.protocol import run_stream
@@ -29,8 +33,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
     manifest_path = out / "run.json"
     if manifest_path.exists() and not args.resume:
         raise SystemExit(f"{out} already holds a run: pass --resume to continue it, or choose another --out.")
-    requests = load_requests(args.data, args.num_edits, args.strict).requests
     recorded = RunManifest.read(manifest_path) if manifest_path.exists() else None
+    accelerator.wait_for_everyone()  # every process has read the folder before the main one writes to it
+    requests = load_requests(args.data, args.num_edits, args.strict).requests
     editor = build_editor(
         args.model, args.data, accelerator, out / "adapter", recorded.prefixes if recorded else None, args.config
     )
@@ -141,10 +146,17 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+USER_ERRORS = (MemoirError, EvalError, BadRecordError, RunStateError, TokenizationError)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except USER_ERRORS as error:
+        print(f"memoir {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

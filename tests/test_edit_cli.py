@@ -158,3 +158,13 @@ def test_eval_writes_one_run_folder_per_t_and_two_processes_agree(workspace):
     report = subprocess.run([sys.executable, "-m", "eval_suites.cli", "report", str(one / "t2"), str(one / "t5"),
                              "--out", str(workspace / "curve.png")], check=True, capture_output=True, text=True, env=env)
     assert (workspace / "curve.png").stat().st_size > 1000 and "| memoir" in report.stdout
+
+
+def test_bad_arguments_give_a_message_not_a_traceback(workspace, tmp_path):
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "eval_suites.cli", "edit", "--model", str(workspace / "model"),
+               "--data", "no-such-suite", "--out", str(tmp_path / "x")]
+    finished = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert finished.returncode == 2
+    assert "memoir edit: --data 'no-such-suite' is neither a suite" in finished.stderr
+    assert "Traceback" not in finished.stderr
