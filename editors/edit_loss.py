@@ -1,9 +1,11 @@
 """The loss of one edit as a function of R, computed naively or on cached lower layers.
 
-While an edit trains only R changes, so the layers below the edited one, and the edited
-down_proj's input `a`, give the same result at every step. `CachedEditLoss` runs them once and
-then, per step, only `h + R·(a ⊙ m)`, the layers above, the final norm, and the LM head at the
-target positions. `NaiveEditLoss` runs the whole model each step; both must agree.
+While an edit trains only R changes, so the layers below the edited one give the same result at
+every step. `CachedEditLoss` runs them once and then, per step, only the edited layer and the
+layers above, the final norm, and the LM head at the target positions. The edited layer is re-run
+whole rather than patched, so architectures that normalise the MLP output before the residual
+add (Gemma's sandwich norms) need no special case. `NaiveEditLoss` runs the whole model each
+step; both must agree.
 """
 
 from __future__ import annotations
@@ -51,35 +53,35 @@ def _first(output: Any) -> torch.Tensor:
 
 
 class CachedEditLoss:
-    """Runs the model once per edit with the memory off, caching the edited layer's output and
-    `a`, and the arguments each upper layer receives (masks, rotary embeddings)."""
+    """Runs the model once per edit with the memory off, caching the edited layer's input and
+    the arguments each layer from there on receives (attention masks, rotary embeddings)."""
 
     def __init__(self, peft_model: nn.Module, batch: TeacherForcedBatch, mask: torch.Tensor) -> None:
-        self.batch, self.mask = batch, mask
+        self.tuner, self.batch, self.mask = peft_model.base_model, batch, mask
         layers, index, self.norm, self.head = _decoder_parts(peft_model)
-        self.memory = peft_model.base_model.memory
-        self.upper = list(layers[index + 1 :])
-        self.upper_kwargs: list[dict[str, Any]] = []
+        self.softcap = getattr(peft_model.get_base_model().config, "final_logit_softcapping", None)
+        self.layers = list(layers[index:])
+        self.layer_kwargs: list[dict[str, Any]] = []
         captured: dict[str, torch.Tensor] = {}
-        hooks = [
-            peft_model.base_model.memoir_layer.register_forward_hook(lambda m, args, out: captured.update(a=args[0])),
-            layers[index].register_forward_hook(lambda m, args, out: captured.update(h=_first(out))),
-        ]
-        hooks += [layer.register_forward_pre_hook(self._keep_kwargs, with_kwargs=True) for layer in self.upper]
+        hooks = [layers[index].register_forward_pre_hook(lambda m, args: captured.update(h=args[0]))]
+        hooks += [layer.register_forward_pre_hook(self._keep_kwargs, with_kwargs=True) for layer in self.layers]
         try:
             with torch.no_grad(), peft_model.disable_adapter():
                 peft_model(**batch.model_inputs(), use_cache=False, logits_to_keep=1)
         finally:
             for hook in hooks:
                 hook.remove()
-        self.a, self.h = captured["a"], captured["h"]
+        self.h = captured["h"]
 
     def _keep_kwargs(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        self.upper_kwargs.append(dict(kwargs))
+        self.layer_kwargs.append(dict(kwargs))
 
     def __call__(self) -> torch.Tensor:
-        hidden = self.h + self.memory.residual(self.a, self.mask).to(self.h.dtype)
-        for layer, kwargs in zip(self.upper, self.upper_kwargs):
-            hidden = _first(layer(hidden, **kwargs))
-        at_targets = hidden[self.batch.target_rows, self.batch.target_positions]
-        return row_loss(self.head(self.norm(at_targets)), self.batch)
+        hidden = self.h
+        with self.tuner.forcing_masks(self.mask):
+            for layer, kwargs in zip(self.layers, self.layer_kwargs):
+                hidden = _first(layer(hidden, **kwargs))
+        logits = self.head(self.norm(hidden[self.batch.target_rows, self.batch.target_positions]))
+        if self.softcap:  # Gemma-style final logit soft-capping, as its ForCausalLM applies it
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return row_loss(logits, self.batch)

@@ -37,7 +37,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
     accelerator.wait_for_everyone()  # every process has read the folder before the main one writes to it
     requests = load_requests(args.data, args.num_edits, args.strict).requests
     editor = build_editor(
-        args.model, args.data, accelerator, out / "adapter", recorded.prefixes if recorded else None, args.config
+        args.model, args.data, accelerator, out / "adapter", recorded.prefixes if recorded else None, args.config,
+        args.dtype, args.device_map,
     )
     manifest = RunManifest(
         model=args.model,
@@ -77,7 +78,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     perplexity = args.perplexity or (args.data in SUITES and get_suite(args.data).perplexity)
     progress = tqdm(total=counts[-1], unit="edit", desc="editing", disable=not accelerator.is_main_process)
     results = run_stream(
-        lambda: build_editor(args.model, args.data, accelerator, config=args.config),
+        lambda: build_editor(args.model, args.data, accelerator, config=args.config, dtype=args.dtype, device_map=args.device_map),
         requests,
         counts,
         model_name=args.model,
@@ -109,6 +110,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_placement(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None,
+                         help="weights of the base model (default: the config's, else float32); R stays float32")
+    command.add_argument("--device-map", default=None, help='e.g. "auto": let transformers place a large model')
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="memoir", description="Lifelong model editing with MEMOIR.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -121,6 +128,7 @@ def parser() -> argparse.ArgumentParser:
     edit.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     edit.add_argument("--checkpoint-every", type=int, default=10, help="edits between atomic checkpoints")
     edit.add_argument("--strict", action="store_true", help="stop at the first bad record instead of skipping it")
+    add_placement(edit)
     edit.set_defaults(run=cmd_edit)
     evaluate = commands.add_parser("eval", help="edit T records sequentially, then score them all (DESIGN §4)")
     evaluate.add_argument("--model", default="smollm2-135m", help="embedded short name or local model folder")
@@ -133,6 +141,7 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--perplexity", action="store_true", help="also score PPL (always on for hallucination)")
     evaluate.add_argument("--no-exact-match", action="store_true", help="skip greedy generation exact match")
     evaluate.add_argument("--strict", action="store_true", help="stop at the first bad record instead of skipping it")
+    add_placement(evaluate)
     evaluate.set_defaults(run=cmd_eval)
     report = commands.add_parser("report", help="plot Rel/Gen/Loc against T from run folders and print a table")
     report.add_argument("run_dirs", nargs="+")

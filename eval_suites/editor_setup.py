@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 from typing import Optional
 
+import torch
 from accelerate import Accelerator
 
 import memoir
@@ -50,20 +51,26 @@ def build_editor(
     adapter_dir: Optional[Path] = None,
     prefixes: Optional[list[str]] = None,
     config: Optional[str] = None,
+    dtype: Optional[str] = None,
+    device_map: Optional[str] = None,
 ) -> MemoirEditor:
     """A MEMOIR editor on `model_name`, fresh or continuing a saved adapter.
 
     `config` names a shipped config or a YAML file of that layout; without it the model's own
-    file in `configs/` is used (matched by name or shape).
+    file in `configs/` is used (matched by name or shape). `dtype` ("float32", "bfloat16", ...)
+    overrides the config's; R itself stays float32. With `device_map` (e.g. "auto") the base
+    model is placed by transformers instead of on this process's device.
     """
     defaults = load_defaults(config) if config else None
+    placement = dict(dtype=getattr(torch, dtype or (defaults or {}).get("dtype", "float32")), device_map=device_map)
     resuming = adapter_dir is not None and adapter_dir.exists()
     if resuming:
-        model = memoir.MemoirModel.from_pretrained(str(adapter_dir), is_trainable=True)
+        model = memoir.MemoirModel.from_pretrained(str(adapter_dir), is_trainable=True, **placement)
     else:
         memoir_config = memoir.MemoirConfig(**defaults["memoir"]) if defaults else None
-        model = memoir.MemoirModel.from_pretrained(model_name, config=memoir_config)
-    model.to(accelerator.device)
+        model = memoir.MemoirModel.from_pretrained(model_name, config=memoir_config, **placement)
+    if device_map is None:
+        model.to(accelerator.device)
     tokenizer = memoir.load_tokenizer(model_name)
     if defaults:
         hparams = MemoirHparams.from_dict(defaults.get("editor", {}))

@@ -85,3 +85,12 @@ def test_fresh_memory_without_background_texts_is_refused():
 def test_unknown_hyperparameter_is_refused():
     with pytest.raises(ValueError, match="Unknown editor hyperparameters"):
         MemoirHparams.from_dict({"learning_rate": 1.0})
+
+
+def test_bfloat16_model_trains_a_float32_R():
+    model = wrap(tiny_model("llama", num_hidden_layers=4).to(torch.bfloat16), target_layer=1, tau=0.7)
+    editor = MemoirEditor(model, tiny_tokenizer(), MemoirHparams(lr=1000.0, grad_clip=1000.0, prefix_mode="none"),
+                          background_texts=BACKGROUND)
+    result = editor.edit(REQUESTS[0])
+    assert editor.memory.R.dtype == torch.float32 and editor.memory.R.abs().sum() > 0
+    assert result.steps > 0 and torch.isfinite(torch.tensor(result.loss))
