@@ -107,11 +107,13 @@ class MemoirEditor(Editor):
             ).logits
 
     @torch.no_grad()
-    def firing_rate(self, prompts: list[str]) -> float:
+    def firing_rate(self, prompts: list[str], batch_size: int = 32) -> float:
         """Fraction of `prompts` on which the memory fires (best overlap >= tau)."""
-        if not prompts:
-            return 0.0
-        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
-        self.model(**encoded)
-        routing = self.model.base_model.memoir_layer.routing
-        return 0.0 if routing is None else routing.active.float().mean().item()
+        fired = 0
+        for start in range(0, len(prompts), batch_size):
+            chunk = prompts[start : start + batch_size]
+            encoded = self.tokenizer(chunk, return_tensors="pt", padding=True).to(self.model.device)
+            self.model(**encoded, logits_to_keep=1)
+            routing = self.model.base_model.memoir_layer.routing
+            fired += 0 if routing is None else int(routing.active.sum())
+        return fired / len(prompts) if prompts else 0.0

@@ -118,6 +118,7 @@ def add_placement(command: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="memoir", description="Lifelong model editing with MEMOIR.")
+    root.add_argument("-v", "--verbose", action="store_true", help="log one line per edit (id, steps, loss, seconds, overlap)")
     commands = root.add_subparsers(dest="command", required=True)
     edit = commands.add_parser("edit", help="apply a stream of edits and save the adapter")
     edit.add_argument("--model", default="smollm2-135m", help="embedded short name or local model folder")
@@ -159,8 +160,8 @@ USER_ERRORS = (MemoirError, EvalError, BadRecordError, RunStateError, Tokenizati
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
     except USER_ERRORS as error:
