@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -21,8 +20,6 @@ from editors.base import EditResult
 from editors.memoir_editor import MemoirEditor
 from editors.request import EditRequest
 from memoir.saving import save_adapter, write_atomic
-
-logger = logging.getLogger(__name__)
 
 
 class RunStateError(RuntimeError):

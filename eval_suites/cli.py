@@ -24,9 +24,6 @@ from eval_suites.run_dir import save_run
 from eval_suites.sharding import sharded_scoring
 from eval_suites.suites import SUITES, get_suite, resolve_data
 
-logger = logging.getLogger("memoir")
-
-
 def cmd_edit(args: argparse.Namespace) -> int:
     accelerator = Accelerator()
     out = Path(args.out)
