@@ -44,10 +44,12 @@ def write_results(root: Path, out: Path) -> Path:
     sections = [suite_section(suite, root / suite) for suite in SUITE_ORDER if (root / suite).is_dir()]
     header = (
         "# Results\n\n"
-        "Regenerate with `make results` (edits and scores every suite on SmolLM2-135M-Instruct; about two\n"
-        "hours on 2 CPU cores). Protocol: DESIGN §4 (sequential, scored after all T edits; one stream per\n"
-        "suite scored at each T). 'fires on unrelated' is the fraction of locality prompts on which the\n"
-        f"memory switched on.\n\nMeasured on: {machine()}.\n"
+        "Regenerate with `make results` (edits and scores every suite on SmolLM2-135M-Instruct; see the\n"
+        "Makefile for the counts of edits T per suite and their cost on 2 CPU cores). Protocol: EasyEdit's\n"
+        "sequential one, as in WISE and MEMOIR: all T edits first, then every one of the T records is\n"
+        "scored on the final model; one stream per suite is scored at each T. 'fires on unrelated' is the\n"
+        "fraction of locality prompts on which the memory switched on.\n\n"
+        f"Measured on: {machine()}.\n"
     )
     write_atomic(out, "\n".join([header, *sections]))
     return out
