@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ PAPER_REFERENCE = {
 
 
 def machine() -> str:
-    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}, Python {sys.version.split()[0]}"
+    return f"{os.cpu_count()} {platform.machine()} CPU cores, no GPU, torch {torch.__version__}, Python {sys.version.split()[0]}"
 
 
 def suite_section(suite: str, folder: Path) -> str:
