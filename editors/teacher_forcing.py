@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
+from editors.base import positions
+
 
 class TokenizationError(ValueError):
     """A prompt or target cannot be turned into tokens that can be trained or scored."""
@@ -76,8 +78,7 @@ class TeacherForcedBatch:
 
     @property
     def position_ids(self) -> torch.Tensor:
-        """Rotary positions that ignore left padding (HF LLaMA does not derive them itself)."""
-        return (self.attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        return positions(self.attention_mask)
 
     def model_inputs(self) -> dict[str, torch.Tensor]:
         return dict(input_ids=self.input_ids, attention_mask=self.attention_mask, position_ids=self.position_ids)
