@@ -18,7 +18,7 @@ from eval_suites.errors import EvalError
 from memoir.errors import MemoirError
 from eval_suites.demo import run_demo
 from eval_suites.editor_setup import build_editor, load_requests
-from eval_suites.protocol import run_stream
+from eval_suites.protocol import RunResult, run_stream
 from eval_suites.report import markdown_table, plot_runs
 from eval_suites.run_dir import save_run
 from eval_suites.sharding import sharded_scoring
@@ -74,7 +74,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     counts = sorted({min(count, len(requests)) for count in args.num_edits})
     perplexity = args.perplexity or (args.data in SUITES and get_suite(args.data).perplexity)
     progress = tqdm(total=counts[-1], unit="edit", desc="editing", disable=not accelerator.is_main_process)
-    results = run_stream(
+
+    def save(result: RunResult) -> None:
+        if accelerator.is_main_process:
+            folder = Path(args.out) if len(counts) == 1 else Path(args.out) / f"t{result.metrics['num_edits']}"
+            save_run(result, folder)
+            tqdm.write((folder / "table.md").read_text())
+
+    run_stream(
         lambda: build_editor(args.model, args.data, accelerator, config=args.config, dtype=args.dtype, device_map=args.device_map),
         requests,
         counts,
@@ -84,14 +91,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         with_exact_match=not args.no_exact_match,
         score=sharded_scoring(accelerator),
         on_edit=lambda result: (progress.update(), progress.set_postfix(loss=f"{result.loss:.4f}", steps=result.steps)),
+        on_checkpoint=save,
     )
     progress.close()
-    if accelerator.is_main_process:
-        out = Path(args.out)
-        for result in results:
-            folder = out if len(results) == 1 else out / f"t{result.metrics['num_edits']}"
-            save_run(result, folder)
-            print((folder / "table.md").read_text())
     return 0
 
 

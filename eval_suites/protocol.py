@@ -76,6 +76,7 @@ def run_stream(
     with_exact_match: bool = False,
     on_edit: Optional[Callable[[EditResult], None]] = None,
     score: Callable[..., list[dict[str, Any]]] = score_records,
+    on_checkpoint: Optional[Callable[[RunResult], None]] = None,
 ) -> list[RunResult]:
     """One stream of edits scored at several T: after the T-th edit, the first T records.
 
@@ -83,7 +84,8 @@ def run_stream(
     the final model of a T-edit run: one stream gives the T = 1, 10, 100, 1000 rows of the
     protocol at the cost of the longest. `make_editor` must return an editor on an *unedited*
     model; it is called once. `score` may be replaced by one that splits records across
-    processes (see `eval_suites.sharding`).
+    processes (see `eval_suites.sharding`). `on_checkpoint` receives each T's result as soon as it
+    is scored, so a long stream stopped midway keeps the rows it has already finished.
     """
     checkpoints = sorted({_checked_count(t, len(requests)) for t in checkpoints})
     started = time.perf_counter()
@@ -109,4 +111,6 @@ def run_stream(
         }
         before = unedited_records[:count]
         results.append(RunResult(metrics, records, aggregate(before), before, list(edits)))
+        if on_checkpoint is not None:
+            on_checkpoint(results[-1])
     return results

@@ -133,10 +133,12 @@ def score_records(
     batch_size: int = DEFAULT_BATCH_SIZE,
     with_perplexity: bool = False,
     with_exact_match: bool = False,
+    on_scored: Optional[Callable[[int], None]] = None,
 ) -> list[dict[str, Any]]:
     """One dict per record: `id`, `rel`, `gen`, `ood`, `loc` (+ `ppl`, + `exact_match` and `generated`).
 
     `locality_reference` comes from `unedited_locality` on the same requests, before any edit.
+    `on_scored` receives the number of records of each finished batch (for a progress bar).
     """
     if len(locality_reference) != len(requests):
         raise ValueError(f"{len(locality_reference)} locality references for {len(requests)} requests; "
@@ -154,6 +156,8 @@ def score_records(
             for row, text, score in zip(rows, generated, exact_match(generated, [r.target for r in chunk])):
                 row.update(exact_match=score, generated=text)
         records.extend(rows)
+        if on_scored is not None:
+            on_scored(len(rows))
     return records
 
 

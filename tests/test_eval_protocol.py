@@ -185,8 +185,11 @@ def test_exact_match_of_greedy_generation_is_an_optional_column():
 def test_scores_do_not_depend_on_batching_and_left_padding():
     editor = NoopEditor(tiny_model(), word_tokenizer())
     reference = unedited_locality(editor, REQUESTS, batch_size=1)
-    one = score_records(editor, REQUESTS, reference, batch_size=1, with_perplexity=True)
+    batches_of_one, batches_of_two = [], []
+    one = score_records(editor, REQUESTS, reference, batch_size=1, with_perplexity=True, on_scored=batches_of_one.append)
     three = score_records(editor, REQUESTS, reference, batch_size=3, with_perplexity=True)
+    score_records(editor, REQUESTS, reference, batch_size=2, on_scored=batches_of_two.append)
+    assert batches_of_one == [1, 1, 1] and batches_of_two == [2, 1]  # what the progress bar is fed
     for alone, padded in zip(one, three):
         assert alone["rel"] == padded["rel"] and alone["gen"] == padded["gen"]
         assert alone["ppl"] == pytest.approx(padded["ppl"], rel=1e-4)
@@ -264,3 +267,22 @@ def test_one_stream_scored_at_several_t_equals_separate_runs():
             k: v for k, v in alone.metrics.items() if "seconds" not in k
         }
     assert streamed[0].records[0]["rel"] < 1.0 and streamed[1].records[0]["rel"] == 1.0
+
+
+class FailingThirdEditEditor(LookupEditor):
+    """Fails on its third edit, like a run killed late in a long stream."""
+
+    def edit(self, request: EditRequest) -> EditResult:
+        if request.id == "3":
+            raise RuntimeError("killed")
+        return super().edit(request)
+
+
+def test_each_t_is_handed_over_when_scored_so_a_failed_stream_keeps_it():
+    from eval_suites.protocol import run_stream
+
+    delivered = []
+    with pytest.raises(RuntimeError, match="killed"):
+        run_stream(factory(FailingThirdEditEditor), REQUESTS, [1, 2, 3], on_checkpoint=delivered.append)
+    assert [result.metrics["num_edits"] for result in delivered] == [1, 2]
+    assert delivered[1].records == run_sequential(factory(LookupEditor), REQUESTS, 2).records
