@@ -26,6 +26,12 @@ PAPER_REFERENCE = {
 }
 
 
+NO_PAPER_REFERENCE = (
+    "\nThe paper's LLaMA-3-8B numbers for this suite are not reproduced here: the design notes carry only\n"
+    "its ZsRE table, and no copy of the paper could be checked offline (arXiv 2506.07899).\n"
+)
+
+
 def machine() -> str:
     return f"{os.cpu_count()} {platform.machine()} CPU cores, no GPU, torch {torch.__version__}, Python {sys.version.split()[0]}"
 
@@ -38,6 +44,8 @@ def suite_section(suite: str, folder: Path) -> str:
     parts = [f"## {suite}\n", markdown_table(runs), f"\nFigure: `{figure}` (regenerated with the runs, not committed).\n"]
     if suite in PAPER_REFERENCE:
         parts.append("\nMEMOIR paper, LLaMA-3-8B-Instruct (reference, not comparable in scale):\n\n" + PAPER_REFERENCE[suite])
+    else:
+        parts.append(NO_PAPER_REFERENCE)
     return "\n".join(parts)
 
 
