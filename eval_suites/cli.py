@@ -18,6 +18,7 @@ from editors.teacher_forcing import TokenizationError
 from eval_suites.errors import EvalError
 from memoir.errors import MemoirError
 from eval_suites.demo import run_demo
+from eval_suites.edit_age import age_table
 from eval_suites.editor_setup import build_editor, load_requests
 from eval_suites.protocol import RunResult, run_stream
 from eval_suites.report import markdown_table, plot_runs
@@ -101,6 +102,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     png = plot_runs(args.run_dirs, args.out)
     print(markdown_table(args.run_dirs))
+    for run_dir in args.run_dirs if args.by_age else []:
+        print(f"{run_dir}, scores by edit age:\n{age_table(run_dir, args.by_age)}")
     print(f"figure: {png}")
     return 0
 
@@ -147,6 +150,8 @@ def parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="plot Rel/Gen/Loc against T from run folders and print a table")
     report.add_argument("run_dirs", nargs="+")
     report.add_argument("--out", default="report.png")
+    report.add_argument("--by-age", type=int, default=0, metavar="BLOCKS",
+                        help="also print each run's scores in BLOCKS slices of edit order (oldest edits first)")
     report.set_defaults(run=cmd_report)
     demo = commands.add_parser("demo", help="edit a few ZsRE facts into SmolLM2 and show answers before/after")
     demo.add_argument("--model", default="smollm2-135m")

@@ -12,10 +12,13 @@ from pathlib import Path
 
 import torch
 
+from eval_suites.edit_age import age_table
 from eval_suites.report import markdown_table, plot_runs
+from eval_suites.run_dir import load_metrics
 from memoir.saving import write_atomic
 
 SUITE_ORDER = ("zsre", "hallucination", "temporal")
+AGE_BLOCKS = 10
 
 # MEMOIR paper (NeurIPS 2025), LLaMA-3-8B-Instruct, for reference only: other model, other scale.
 PAPER_REFERENCE = {
@@ -42,6 +45,9 @@ def suite_section(suite: str, folder: Path) -> str:
         return f"## {suite}\n\nNo completed runs in `{folder}`.\n"
     figure = plot_runs(runs, folder / f"{suite}.png")
     parts = [f"## {suite}\n", markdown_table(runs), f"\nFigure: `{figure}` (regenerated with the runs, not committed).\n"]
+    longest = runs[-1]
+    parts.append(f"\nScores by edit age after all T = {load_metrics(longest)['num_edits']} edits (oldest edits first; "
+                 f"`memoir report {longest} --by-age {AGE_BLOCKS}`):\n\n" + age_table(longest, AGE_BLOCKS))
     if suite in PAPER_REFERENCE:
         parts.append("\nMEMOIR paper, LLaMA-3-8B-Instruct (reference, not comparable in scale):\n\n" + PAPER_REFERENCE[suite])
     else:

@@ -51,3 +51,11 @@ def load_metrics(run_dir: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise RunDirError(f"{run_dir} is not a run directory: {METRICS_FILE} is missing (run `memoir eval --out DIR` first)")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_records(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The per-record scores of a run directory, in edit order."""
+    path = Path(run_dir) / RECORDS_FILE
+    if not path.is_file():
+        raise RunDirError(f"{run_dir} is not a run directory: {RECORDS_FILE} is missing (run `memoir eval --out DIR` first)")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

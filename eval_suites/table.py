@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 # key in metrics.json -> column heading; a column appears only when some row has the key
 SCORE_COLUMNS = {
@@ -34,9 +34,12 @@ def _cell(key: str, value: Any) -> str:
     return str(value)
 
 
-def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """A Markdown table with columns method, model, T and every score some row has."""
-    columns = {"editor": "method", "model": "model", "num_edits": "T"}
+RUN_COLUMNS = {"editor": "method", "model": "model", "num_edits": "T"}
+
+
+def format_table(rows: Sequence[dict[str, Any]], leading: Optional[dict[str, str]] = None) -> str:
+    """A Markdown table with the `leading` columns (default: method, model, T), then every score some row has."""
+    columns = dict(RUN_COLUMNS if leading is None else leading)
     columns |= {key: heading for key, heading in SCORE_COLUMNS.items() if any(key in row for row in rows)}
     lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
     for row in rows:

@@ -156,8 +156,10 @@ def test_eval_writes_one_run_folder_per_t_and_two_processes_agree(workspace):
         assert scores(two / f"t{t}") == scores(one / f"t{t}")
         assert (two / f"t{t}" / "records.jsonl").read_text() == (one / f"t{t}" / "records.jsonl").read_text()
     report = subprocess.run([sys.executable, "-m", "eval_suites.cli", "report", str(one / "t2"), str(one / "t5"),
-                             "--out", str(workspace / "curve.png")], check=True, capture_output=True, text=True, env=env)
+                             "--out", str(workspace / "curve.png"), "--by-age", "2"],
+                            check=True, capture_output=True, text=True, env=env)
     assert (workspace / "curve.png").stat().st_size > 1000 and "| memoir" in report.stdout
+    assert "t5, scores by edit age:" in report.stdout and "| 1-3 |" in report.stdout and "| 4-5 |" in report.stdout
 
 
 def test_bad_arguments_give_a_message_not_a_traceback(workspace, tmp_path):

@@ -286,3 +286,18 @@ def test_each_t_is_handed_over_when_scored_so_a_failed_stream_keeps_it():
         run_stream(factory(FailingThirdEditEditor), REQUESTS, [1, 2, 3], on_checkpoint=delivered.append)
     assert [result.metrics["num_edits"] for result in delivered] == [1, 2]
     assert delivered[1].records == run_sequential(factory(LookupEditor), REQUESTS, 2).records
+
+
+def test_scores_by_edit_age_average_consecutive_blocks_oldest_first(tmp_path):
+    from eval_suites.edit_age import age_rows, age_table
+
+    records = [{"id": str(i), "rel": 1.0 if i >= 4 else 0.0, "loc": None if i == 0 else 1.0, "ppl": float(i)} for i in range(7)]
+    rows = age_rows(records, blocks=3)
+    assert [row["edits"] for row in rows] == ["1-3", "4-6", "7-7"]
+    assert [row["rel"] for row in rows] == [0.0, 2 / 3, 1.0]
+    assert [row["ppl"] for row in rows] == [1.0, 4.0, 6.0]
+    assert [row["loc_skipped"] for row in rows] == [1, 0, 0]
+    (tmp_path / "records.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    assert "| 4-6 | 0.667 | 1.000 | 4.00 | 0 |" in age_table(tmp_path, blocks=3)
+    with pytest.raises(RunDirError, match="records.jsonl is missing"):
+        age_table(tmp_path / "nothing")

@@ -14,8 +14,12 @@ def test_results_file_has_a_table_per_suite_and_the_paper_reference(tmp_path):
         metrics = {"rel": rel, "gen": 0.8, "loc": 1.0, "num_edits": t, "editor": "memoir", "model": "smollm2-135m",
                    "unedited": {"rel": 0.2, "gen": 0.1, "loc": 1.0}}
         (run / "metrics.json").write_text(json.dumps(metrics))
+        records = [{"id": str(i), "rel": float(i < t - 1), "gen": 0.5, "loc": 1.0} for i in range(t)]
+        (run / "records.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
     out = write_results(tmp_path / "runs", tmp_path / "RESULTS.md")
     text = out.read_text()
     assert "## zsre" in text and "| memoir | smollm2-135m | 10 | 0.900 |" in text
     assert "| 1000 | 0.94 | 0.85 | 1.00 |" in text
+    assert "after all T = 10 edits" in text and "| 1-1 | 1.000 | 0.500 | 1.000 | 0 |" in text
+    assert "| 10-10 | 0.000 | 0.500 | 1.000 | 0 |" in text  # the newest edit, the only one that failed
     assert (tmp_path / "runs" / "zsre" / "zsre.png").stat().st_size > 1000
