@@ -53,9 +53,18 @@ def load_metrics(run_dir: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _load_jsonl(run_dir: str | Path, name: str) -> list[dict[str, Any]]:
+    path = Path(run_dir) / name
+    if not path.is_file():
+        raise RunDirError(f"{run_dir} is not a run directory: {name} is missing (run `memoir eval --out DIR` first)")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def load_records(run_dir: str | Path) -> list[dict[str, Any]]:
     """The per-record scores of a run directory, in edit order."""
-    path = Path(run_dir) / RECORDS_FILE
-    if not path.is_file():
-        raise RunDirError(f"{run_dir} is not a run directory: {RECORDS_FILE} is missing (run `memoir eval --out DIR` first)")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return _load_jsonl(run_dir, RECORDS_FILE)
+
+
+def load_edits(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The edit log of a run directory (steps, final loss, seconds, method extras), in edit order."""
+    return _load_jsonl(run_dir, EDITS_FILE)

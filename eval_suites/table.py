@@ -16,6 +16,7 @@ SCORE_COLUMNS = {
     "loc_skipped": "no Loc answer",
 }
 UNEDITED = "unedited"
+DECIMALS = {"ppl": 2, "steps": 1}  # every other float is shown with 3
 
 
 def table_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
@@ -30,17 +31,21 @@ def _cell(key: str, value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:.2f}" if key == "ppl" else f"{value:.3f}"
+        return f"{value:.{DECIMALS.get(key, 3)}f}"
     return str(value)
 
 
 RUN_COLUMNS = {"editor": "method", "model": "model", "num_edits": "T"}
 
 
-def format_table(rows: Sequence[dict[str, Any]], leading: Optional[dict[str, str]] = None) -> str:
-    """A Markdown table with the `leading` columns (default: method, model, T), then every score some row has."""
+def format_table(
+    rows: Sequence[dict[str, Any]], leading: Optional[dict[str, str]] = None, trailing: Optional[dict[str, str]] = None
+) -> str:
+    """A Markdown table: the `leading` columns (default: method, model, T), then every score and
+    `trailing` column that some row has."""
     columns = dict(RUN_COLUMNS if leading is None else leading)
-    columns |= {key: heading for key, heading in SCORE_COLUMNS.items() if any(key in row for row in rows)}
+    optional = SCORE_COLUMNS | (trailing or {})
+    columns |= {key: heading for key, heading in optional.items() if any(key in row for row in rows)}
     lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         lines.append("| " + " | ".join(_cell(key, row.get(key)) for key in columns) + " |")

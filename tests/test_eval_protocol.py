@@ -297,7 +297,13 @@ def test_scores_by_edit_age_average_consecutive_blocks_oldest_first(tmp_path):
     assert [row["rel"] for row in rows] == [0.0, 2 / 3, 1.0]
     assert [row["ppl"] for row in rows] == [1.0, 4.0, 6.0]
     assert [row["loc_skipped"] for row in rows] == [1, 0, 0]
-    (tmp_path / "records.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
-    assert "| 4-6 | 0.667 | 1.000 | 4.00 | 0 |" in age_table(tmp_path, blocks=3)
+    edits = [{"id": str(i), "steps": 30 - i, "loss": 0.5, "seconds": 1.0, "best_overlap_with_earlier": i / 10} for i in range(7)]
+    for name, rows_of_file in (("records.jsonl", records), ("edits.jsonl", edits)):
+        (tmp_path / name).write_text("".join(json.dumps(row) + "\n" for row in rows_of_file))
+    table = age_table(tmp_path, blocks=3)
+    assert "| steps | final loss | mask overlap with earlier |" in table
+    assert "| 4-6 | 0.667 | 1.000 | 4.00 | 0 | 26.0 | 0.500 | 0.400 |" in table
     with pytest.raises(RunDirError, match="records.jsonl is missing"):
         age_table(tmp_path / "nothing")
+    with pytest.raises(RunDirError, match="6 edits but 7 records"):
+        age_rows(records, 3, edits[:6])

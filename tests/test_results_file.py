@@ -15,11 +15,13 @@ def test_results_file_has_a_table_per_suite_and_the_paper_reference(tmp_path):
                    "unedited": {"rel": 0.2, "gen": 0.1, "loc": 1.0}}
         (run / "metrics.json").write_text(json.dumps(metrics))
         records = [{"id": str(i), "rel": float(i < t - 1), "gen": 0.5, "loc": 1.0} for i in range(t)]
-        (run / "records.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+        edits = [{"id": str(i), "steps": 5, "loss": 0.01, "seconds": 1.0} for i in range(t)]
+        for name, rows in (("records.jsonl", records), ("edits.jsonl", edits)):
+            (run / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
     out = write_results(tmp_path / "runs", tmp_path / "RESULTS.md")
     text = out.read_text()
     assert "## zsre" in text and "| memoir | smollm2-135m | 10 | 0.900 |" in text
     assert "| 1000 | 0.94 | 0.85 | 1.00 |" in text
-    assert "after all T = 10 edits" in text and "| 1-1 | 1.000 | 0.500 | 1.000 | 0 |" in text
-    assert "| 10-10 | 0.000 | 0.500 | 1.000 | 0 |" in text  # the newest edit, the only one that failed
+    assert "after all T = 10 edits" in text and "| 1-1 | 1.000 | 0.500 | 1.000 | 0 | 5.0 | 0.010 |" in text
+    assert "| 10-10 | 0.000 | 0.500 | 1.000 | 0 | 5.0 | 0.010 |" in text  # the newest edit, the only one that failed
     assert (tmp_path / "runs" / "zsre" / "zsre.png").stat().st_size > 1000
