@@ -70,6 +70,16 @@ def parse_counts(text: str) -> list[int]:
     return counts
 
 
+def parse_blocks(text: str) -> int:
+    try:
+        blocks = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--by-age takes a number of blocks, got {text!r}") from None
+    if blocks < 1:
+        raise argparse.ArgumentTypeError(f"--by-age needs at least 1 block, got {blocks}")
+    return blocks
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     accelerator = Accelerator()
     requests = load_requests(args.data, max(args.num_edits), args.strict).requests
@@ -150,7 +160,7 @@ def parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="plot Rel/Gen/Loc against T from run folders and print a table")
     report.add_argument("run_dirs", nargs="+")
     report.add_argument("--out", default="report.png")
-    report.add_argument("--by-age", type=int, default=0, metavar="BLOCKS",
+    report.add_argument("--by-age", type=parse_blocks, default=None, metavar="BLOCKS",
                         help="also print each run's scores in BLOCKS slices of edit order (oldest edits first)")
     report.set_defaults(run=cmd_report)
     demo = commands.add_parser("demo", help="edit a few ZsRE facts into SmolLM2 and show answers before/after")

@@ -45,19 +45,21 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
     return out_dir
 
 
-def load_metrics(run_dir: str | Path) -> dict[str, Any]:
-    """The `metrics.json` of a run directory."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        raise RunDirError(f"{run_dir} is not a run directory: {METRICS_FILE} is missing (run `memoir eval --out DIR` first)")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _load_jsonl(run_dir: str | Path, name: str) -> list[dict[str, Any]]:
+def _required(run_dir: str | Path, name: str) -> Path:
     path = Path(run_dir) / name
     if not path.is_file():
         raise RunDirError(f"{run_dir} is not a run directory: {name} is missing (run `memoir eval --out DIR` first)")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return path
+
+
+def _load_jsonl(run_dir: str | Path, name: str) -> list[dict[str, Any]]:
+    lines = _required(run_dir, name).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def load_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """The `metrics.json` of a run directory."""
+    return json.loads(_required(run_dir, METRICS_FILE).read_text(encoding="utf-8"))
 
 
 def load_records(run_dir: str | Path) -> list[dict[str, Any]]:

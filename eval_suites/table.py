@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
+RUN_COLUMNS = {"editor": "method", "model": "model", "num_edits": "T"}
 # key in metrics.json -> column heading; a column appears only when some row has the key
 SCORE_COLUMNS = {
     "rel": "Rel",
@@ -33,9 +34,6 @@ def _cell(key: str, value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.{DECIMALS.get(key, 3)}f}"
     return str(value)
-
-
-RUN_COLUMNS = {"editor": "method", "model": "model", "num_edits": "T"}
 
 
 def format_table(
