@@ -60,24 +60,26 @@ def cmd_edit(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_counts(text: str) -> list[int]:
+def positive_int(text: str, option: str) -> int:
+    """One whole number >= 1 for `option`, or a usage error naming it."""
     try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--num-edits takes integers separated by commas, got {text!r}") from None
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError(f"--num-edits needs counts >= 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"{option} takes whole numbers, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{option} needs numbers >= 1, got {value}")
+    return value
+
+
+def parse_counts(text: str) -> list[int]:
+    counts = [positive_int(part, "--num-edits") for part in text.split(",") if part.strip()]
+    if not counts:
+        raise argparse.ArgumentTypeError(f"--num-edits takes counts separated by commas, got {text!r}")
     return counts
 
 
 def parse_blocks(text: str) -> int:
-    try:
-        blocks = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--by-age takes a number of blocks, got {text!r}") from None
-    if blocks < 1:
-        raise argparse.ArgumentTypeError(f"--by-age needs at least 1 block, got {blocks}")
-    return blocks
+    return positive_int(text, "--by-age")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -15,20 +15,11 @@ from typing import Any, Sequence
 
 from eval_suites.errors import RunDirError
 from eval_suites.run_dir import load_edits, load_records
-from eval_suites.scoring import aggregate
+from eval_suites.scoring import aggregate, means
 from eval_suites.table import format_table
 
 AGE_COLUMNS = {"edits": "edits (oldest first)"}
 EDIT_LOG_COLUMNS = {"steps": "steps", "loss": "final loss", "best_overlap_with_earlier": "mask overlap with earlier"}
-
-
-def _means(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, float]:
-    means = {}
-    for key in keys:
-        values = [row[key] for row in rows if row.get(key) is not None]
-        if values:
-            means[key] = sum(values) / len(values)
-    return means
 
 
 def age_rows(records: list[dict[str, Any]], blocks: int, edits: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
@@ -38,11 +29,11 @@ def age_rows(records: list[dict[str, Any]], blocks: int, edits: Sequence[dict[st
         raise ValueError(f"blocks must be at least 1, got {blocks}")
     if edits and len(edits) != len(records):
         raise RunDirError(f"the edit log has {len(edits)} edits but {len(records)} records were scored")
-    size = math.ceil(len(records) / blocks)
+    size = max(1, math.ceil(len(records) / blocks))  # no records: no rows
     rows = []
     for start in range(0, len(records), size):
         chunk = records[start:start + size]
-        log = _means(edits[start:start + size], list(EDIT_LOG_COLUMNS))
+        log = means(edits[start:start + size], list(EDIT_LOG_COLUMNS))
         rows.append({"edits": f"{start + 1}-{start + len(chunk)}", **aggregate(chunk), **log})
     return rows
 

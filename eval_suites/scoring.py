@@ -161,12 +161,16 @@ def score_records(
     return records
 
 
-def aggregate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean of each score over the records that have it, and `loc_skipped`: records scored without Loc."""
-    summary: dict[str, Any] = {}
-    for key in METRIC_KEYS:
-        values = [record[key] for record in records if record.get(key) is not None]
+def means(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, float]:
+    """Mean of each key over the rows that have a value for it; keys no row has are left out."""
+    summary: dict[str, float] = {}
+    for key in keys:
+        values = [row[key] for row in rows if row.get(key) is not None]
         if values:
             summary[key] = sum(values) / len(values)
-    summary["loc_skipped"] = sum(1 for record in records if record.get("loc") is None)
     return summary
+
+
+def aggregate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean of each score over the records that have it, and `loc_skipped`: records scored without Loc."""
+    return {**means(records, METRIC_KEYS), "loc_skipped": sum(1 for record in records if record.get("loc") is None)}
