@@ -44,7 +44,7 @@ def fill_memory(model, stored: int, seed: int = 0) -> None:
     scores = torch.rand(stored, width, generator=generator)
     masks = torch.zeros(stored, width, dtype=torch.bool)
     masks.scatter_(1, scores.topk(memory.top_hash.top_k, dim=1).indices, True)
-    memory.index.add(masks)
+    memory.index.add(masks, torch.randn(stored, width, generator=generator))
     with torch.no_grad():
         memory.R.normal_(generator=generator).mul_(0.01)
 

@@ -1,10 +1,15 @@
-"""The background mean `mu_bg`: the pooled feature of unrelated texts on the unedited model.
+"""Statistics of unrelated text that the memory keeps from its creation on.
 
-Subtracting it before TopHash removes what every prompt shares, so masks reflect what is
-specific to a prompt and unrelated prompts overlap less with stored edits.
+The background mean `mu_bg` is the pooled feature of unrelated texts on the unedited model:
+subtracting it before TopHash removes what every prompt shares, so masks reflect what is
+specific to a prompt and unrelated prompts overlap less with stored edits. The token IDF table
+weighs each prompt token by how rare it is in a reference corpus, so that with pooling="idf" a
+question's subject outweighs the template words that questions about other subjects share.
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 import torch
 from torch import nn
@@ -28,3 +33,17 @@ def background_mean(
         pooled = tuner.pooled_prompt_activations(**encoded).float().sum(dim=0)
         total = pooled if total is None else total + pooled
     return total / len(texts)
+
+
+def token_idf(tokenizer: PreTrainedTokenizerBase, texts: list[str], vocab_size: int) -> torch.Tensor:
+    """(vocab_size,) `1 + log(N / (1 + df))` over the N `texts`; a token never seen gets the largest weight."""
+    if not texts:
+        raise ValueError("The token IDF table needs at least one reference text.")
+    document_frequency: Counter[int] = Counter()
+    for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
+        document_frequency.update(set(ids))
+    counts = torch.zeros(vocab_size)
+    for token, count in document_frequency.items():
+        if token < vocab_size:
+            counts[token] = count
+    return 1.0 + torch.log(len(texts) / (1.0 + counts))

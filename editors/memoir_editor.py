@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from editors.background import background_mean
+from editors.background import background_mean, token_idf
 from editors.base import EditResult, Editor, positions
 from editors.context_prefixes import generate_prefixes
 from editors.edit_loss import CachedEditLoss, NaiveEditLoss
@@ -37,6 +37,7 @@ class MemoirEditor(Editor):
         hparams: Optional[MemoirHparams] = None,
         background_texts: Optional[list[str]] = None,
         prefixes: Optional[list[str]] = None,
+        idf_texts: Optional[list[str]] = None,
     ) -> None:
         super().__init__(model, tokenizer)
         self.hparams = hparams or MemoirHparams()
@@ -45,6 +46,11 @@ class MemoirEditor(Editor):
             if background_texts is None:
                 raise ValueError("A fresh MEMOIR memory needs background_texts (unrelated texts) for its background mean.")
             self.memory.background.copy_(background_mean(model, tokenizer, background_texts))
+        if model.base_model.memoir_layer.pooling == "idf" and self.memory.token_weights.numel() == 0:
+            if idf_texts is None:
+                raise ValueError("pooling='idf' needs idf_texts (a reference corpus) for the memory's token weights.")
+            vocab_size = model.get_input_embeddings().num_embeddings
+            self.memory.token_weights = token_idf(tokenizer, idf_texts, vocab_size).to(self.memory.R.device)
         if prefixes is None:
             with model.disable_adapter():
                 prefixes = generate_prefixes(
@@ -61,11 +67,12 @@ class MemoirEditor(Editor):
     def edit(self, request: EditRequest) -> EditResult:
         started = time.perf_counter()
         batch = self.rows(request)
-        mask = self._mask_of_plain_row(batch)
+        pooled = self.plain_row_pooled(batch)
+        mask = self.memory.mask_of(pooled)
         earlier = self.memory.index.best_match(mask)
         loss_fn = (CachedEditLoss if self.hparams.fast_path else NaiveEditLoss)(self.model, batch, mask)
         steps, loss = self._train(loss_fn)
-        self.memory.index.add(mask)
+        self.memory.store(pooled)
         result = EditResult(
             id=request.id,
             steps=steps,
@@ -76,12 +83,17 @@ class MemoirEditor(Editor):
         logger.info("edit %s: %d steps, loss %.4f, %.2fs, overlap %.3f", result.id, steps, loss, result.seconds, result.extra["best_overlap_with_earlier"])
         return result
 
-    @torch.no_grad()
     def _mask_of_plain_row(self, batch: TeacherForcedBatch) -> torch.Tensor:
-        # The down_proj input does not depend on R, so the memory need not be switched off here.
+        return self.memory.mask_of(self.plain_row_pooled(batch))
+
+    @torch.no_grad()
+    def plain_row_pooled(self, batch: TeacherForcedBatch) -> torch.Tensor:
+        """(1, D) pooled prompt feature of the plain row: what the edit's mask and stored feature come from.
+
+        The down_proj input does not depend on R, so the memory need not be switched off here.
+        """
         plain = {key: value[:1] for key, value in batch.model_inputs().items()}
-        pooled = self.model.base_model.pooled_prompt_activations(**plain, prompt_mask=batch.prompt_mask[:1])
-        return self.memory.mask_of(pooled)
+        return self.model.base_model.pooled_prompt_activations(**plain, prompt_mask=batch.prompt_mask[:1])
 
     def _train(self, loss_fn) -> tuple[int, float]:
         """SGD on R until the loss falls below the threshold or the step budget is spent."""

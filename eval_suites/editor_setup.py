@@ -32,6 +32,16 @@ def background_texts(data: str, count: int) -> list[str]:
     return texts[:count]
 
 
+def idf_texts() -> list[str]:
+    """The reference corpus of the token IDF table: the prompts and locality prompts of every suite's
+    train file (never a scored edit file), so that the words of the suites' templates count little."""
+    texts = []
+    for suite in SUITES:
+        for request in load_edit_data(suite_train_path(suite)).requests:
+            texts += [text for text in (request.prompt, request.locality_prompt) if text]
+    return texts
+
+
 def load_requests(data: str, num_edits: Optional[int], strict: bool) -> EditData:
     """Valid records of `--data`, bad ones reported with their index on stderr."""
     loaded = load_edit_data(resolve_data(data), limit=num_edits, strict=strict)
@@ -77,4 +87,4 @@ def build_editor(
     else:
         hparams = MemoirHparams.for_model(model.get_base_model().config, model_name)
     texts = background_texts(data, hparams.num_background_texts)
-    return MemoirEditor(model, tokenizer, hparams, background_texts=texts, prefixes=prefixes)
+    return MemoirEditor(model, tokenizer, hparams, background_texts=texts, prefixes=prefixes, idf_texts=idf_texts())

@@ -10,7 +10,7 @@ from peft.config import PeftConfig
 from memoir.errors import InvalidConfigError
 from memoir.peft_type import MemoirPeftType
 
-POOLINGS = ("mean", "last")
+POOLINGS = ("mean", "last", "idf")
 
 
 @dataclass
@@ -25,7 +25,18 @@ class MemoirConfig(PeftConfig):
     top_k: int = field(default=440, metadata={"help": "Active columns per mask (k of the MLP width D)."})
     tau: float = field(default=0.5, metadata={"help": "Minimum mask overlap in (0, 1] for the memory to fire."})
     permutation_seed: int = field(default=0, metadata={"help": "Seed of the fixed column permutation of TopHash."})
-    pooling: str = field(default="mean", metadata={"help": "How prompt tokens become one feature: 'mean' or 'last'."})
+    pooling: str = field(
+        default="mean",
+        metadata={"help": "How prompt tokens become one feature: 'mean' (paper), 'last', or 'idf' (mean weighted by rarity)."},
+    )
+    idf_power: float = field(
+        default=2.0, metadata={"help": "With pooling='idf', each token weighs idf**idf_power: template words count less."}
+    )
+    min_similarity: Optional[float] = field(
+        default=None,
+        metadata={"help": "Second routing stage: the best-overlap edit fires only if the cosine of the centred "
+                  "pooled features reaches this. None: overlap alone decides (paper)."},
+    )
     center_residual: bool = field(
         default=False,
         metadata={"help": "Feed R with (a - background) instead of a: edits then share less of what all inputs have in common."},
@@ -53,3 +64,7 @@ class MemoirConfig(PeftConfig):
             raise InvalidConfigError(f"tau must lie in (0, 1] (paper: 0.4 ZsRE, 0.9 hallucination), got {self.tau!r}.")
         if self.pooling not in POOLINGS:
             raise InvalidConfigError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}.")
+        if not float(self.idf_power) > 0.0:
+            raise InvalidConfigError(f"idf_power must be > 0 (2.0 is the SmolLM2 default), got {self.idf_power!r}.")
+        if self.min_similarity is not None and not -1.0 <= float(self.min_similarity) <= 1.0:
+            raise InvalidConfigError(f"min_similarity must be a cosine in [-1, 1] or None, got {self.min_similarity!r}.")

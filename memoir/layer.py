@@ -14,11 +14,19 @@ from memoir.prompt_context import PromptContext
 from memoir.residual_memory import ResidualMemory, Routing
 
 
-def pool(x: torch.Tensor, pool_mask: Optional[torch.Tensor], pooling: str) -> torch.Tensor:
-    """(B, S, D) activations -> (B, D), averaged (or last) over the positions in `pool_mask`."""
+def pool(
+    x: torch.Tensor, pool_mask: Optional[torch.Tensor], pooling: str, token_weights: Optional[torch.Tensor] = None
+) -> torch.Tensor:
+    """(B, S, D) activations -> (B, D), averaged (or last) over the positions in `pool_mask`.
+
+    `token_weights` (B, S) weigh the average (pooling="idf"): rare tokens, such as a subject's
+    name, then outweigh the template words that questions about different subjects share.
+    """
     if pool_mask is None:
         pool_mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
     weights = pool_mask.to(x.dtype)
+    if token_weights is not None:
+        weights = weights * token_weights.to(x.dtype)
     if pooling == "last":
         positions = torch.arange(x.shape[1], device=x.device)
         last = torch.where(pool_mask, positions, -1).max(dim=1).values.clamp(min=0)
@@ -41,6 +49,7 @@ class MemoirLayer(nn.Module, BaseTunerLayer):
         self.base_layer = base_layer
         self.memoir_memory = nn.ModuleDict()
         self.pooling = config.pooling
+        self.idf_power = config.idf_power
         self.context: Optional[PromptContext] = None
         self.routing: Optional[Routing] = None
         self.forced_masks: Optional[torch.Tensor] = None
@@ -54,7 +63,7 @@ class MemoirLayer(nn.Module, BaseTunerLayer):
         width, hidden = self.base_layer.in_features, self.base_layer.out_features
         if config.top_k > width:
             raise InvalidConfigError(f"top_k={config.top_k} exceeds this MLP's width D={width}: choose k <= {width}.")
-        memory = ResidualMemory(width, hidden, config.top_k, config.tau, config.permutation_seed, config.center_residual)
+        memory = ResidualMemory(width, hidden, config)
         self.memoir_memory[adapter_name] = memory.to(self.base_layer.weight.device)
 
     @property
@@ -80,7 +89,7 @@ class MemoirLayer(nn.Module, BaseTunerLayer):
         if self.context is not None and self.context.is_decode:
             return self._decode_routing(x)
         pool_mask = None if self.context is None else self.context.pool_mask
-        pooled = pool(x, pool_mask, self.pooling)
+        pooled = pool(x, pool_mask, self.pooling, self._token_weights())
         self.last_pooled = pooled.detach()
         self.routing = None
         if self.memory.num_edits > 0:
@@ -89,12 +98,20 @@ class MemoirLayer(nn.Module, BaseTunerLayer):
                 self.routing.active &= pool_mask.any(dim=1)
         return self.routing
 
+    def _token_weights(self) -> Optional[torch.Tensor]:
+        """(B, S) IDF weights of this call's tokens with pooling="idf"; None means a plain average."""
+        table = self.memory.token_weights
+        if self.pooling != "idf" or self.context is None or self.context.input_ids is None or table.numel() == 0:
+            return None
+        ids = self.context.input_ids.clamp(0, table.numel() - 1)
+        return table.to(ids.device)[ids] ** self.idf_power
+
     def _forced_routing(self, x: torch.Tensor) -> Routing:
         masks = self.forced_masks.to(x.device)
         if masks.shape[0] != x.shape[0]:
             masks = masks.expand(x.shape[0], -1)
         ones = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
-        return Routing(masks, ones, ones.float())
+        return Routing(masks, ones, ones.float(), torch.full_like(ones, -1, dtype=torch.long))
 
     def _decode_routing(self, x: torch.Tensor) -> Optional[Routing]:
         if self.routing is None:

@@ -19,9 +19,10 @@ class Match:
 
 
 class MaskIndex(nn.Module):
-    """Binary masks of all stored edits, one row per edit, in edit order.
+    """Binary masks of all stored edits, one row per edit, in edit order, and beside each its
+    unit-length centred prompt feature (fp16), which a second routing stage compares with a query's.
 
-    The buffer holds exactly `len(self)` rows; `_load_from_state_dict` resizes it to the saved
+    The buffers hold exactly `len(self)` rows; `_load_from_state_dict` resizes them to the saved
     count, so a saved adapter needs no fixed capacity.
     """
 
@@ -29,6 +30,7 @@ class MaskIndex(nn.Module):
         super().__init__()
         self.top_k = top_k
         self.register_buffer("masks", torch.zeros(0, width, dtype=torch.bool))
+        self.register_buffer("features", torch.zeros(0, width, dtype=torch.float16))
 
     def __len__(self) -> int:
         return self.masks.shape[0]
@@ -37,9 +39,16 @@ class MaskIndex(nn.Module):
     def width(self) -> int:
         return self.masks.shape[1]
 
-    def add(self, masks: torch.Tensor) -> None:
-        """Append (N, D) bool masks, one per new edit."""
+    def add(self, masks: torch.Tensor, features: torch.Tensor) -> None:
+        """Append (N, D) bool masks and the (N, D) centred prompt features they were hashed from."""
+        unit = torch.nn.functional.normalize(features.float(), dim=-1)
         self.masks = torch.cat([self.masks, masks.to(device=self.masks.device, dtype=torch.bool)])
+        self.features = torch.cat([self.features, unit.to(device=self.features.device, dtype=torch.float16)])
+
+    def similarity(self, queries: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Cosine between each (B, D) centred query feature and the stored feature of edit `index[b]`."""
+        stored = self.features[index.clamp(min=0)].to(device=queries.device, dtype=torch.float32)
+        return (torch.nn.functional.normalize(queries.float(), dim=-1) * stored).sum(dim=-1)
 
     def overlaps(self, queries: torch.Tensor) -> torch.Tensor:
         """(B, D) bool queries -> (B, N) overlap |q ∩ M_j| / k."""
@@ -63,4 +72,5 @@ class MaskIndex(nn.Module):
                     "load the adapter onto the base model it was made for (see base_model_name_or_path)."
                 )
             self.masks = torch.zeros(saved.shape, dtype=torch.bool, device=self.masks.device)
+            self.features = torch.zeros(saved.shape, dtype=torch.float16, device=self.features.device)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)

@@ -17,6 +17,7 @@ import torch
 class PromptContext:
     pool_mask: torch.Tensor  # (B, S) bool over the positions of this call: the prompt tokens to pool
     is_decode: bool  # a cached decode step: reuse the routing chosen at prefill
+    input_ids: Optional[torch.Tensor] = None  # (B, S) token ids of this call, for per-token pooling weights
 
 
 def _sequence_length(inputs: dict[str, Any]) -> tuple[int, int]:
@@ -54,4 +55,4 @@ def prompt_context_from_inputs(inputs: dict[str, Any], prompt_mask: Optional[tor
                 f"prompt_mask must have the shape of input_ids {(batch, length)}, got {tuple(prompt_mask.shape)}."
             )
         pool_mask &= prompt_mask.to(device=device, dtype=torch.bool)
-    return PromptContext(pool_mask, is_decode=_cached_length(inputs) > 0)
+    return PromptContext(pool_mask, is_decode=_cached_length(inputs) > 0, input_ids=inputs.get("input_ids"))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from memoir.config import MemoirConfig
 from memoir.errors import AdapterShapeError
 from memoir.mask_index import MaskIndex
 from memoir.top_hash import TopHash
@@ -17,8 +18,9 @@ class Routing:
     """What the memory does for each row of a batch: the mask to apply and whether to apply it."""
 
     masks: torch.Tensor  # (B, D) bool, the stored mask of the best match (or a forced mask)
-    active: torch.Tensor  # (B,) bool, best overlap >= tau
+    active: torch.Tensor  # (B,) bool, the best match passed every routing stage
     overlap: torch.Tensor  # (B,) best overlap, for logs and diagnostics
+    index: torch.Tensor  # (B,) the best match's edit number (-1 if none is stored or the masks were forced)
 
 
 class ResidualMemory(nn.Module):
@@ -28,33 +30,49 @@ class ResidualMemory(nn.Module):
     `W0·a + R·(a ⊙ m)`, for every other row exactly `W0·a`.
     """
 
-    def __init__(
-        self, in_features: int, out_features: int, top_k: int, tau: float, seed: int, center_residual: bool = False
-    ) -> None:
+    def __init__(self, in_features: int, out_features: int, config: MemoirConfig) -> None:
         super().__init__()
-        self.tau = tau
-        self.center_residual = center_residual
+        self.tau = config.tau
+        self.min_similarity = config.min_similarity
+        self.center_residual = config.center_residual
         self.R = nn.Parameter(torch.zeros(out_features, in_features))
         self.register_buffer("background", torch.zeros(in_features))
-        self.top_hash = TopHash(in_features, top_k, seed)
-        self.index = MaskIndex(in_features, top_k)
+        # Per-token IDF weights of the pooled feature (pooling="idf"); empty until an editor sets them.
+        self.register_buffer("token_weights", torch.zeros(0))
+        self.top_hash = TopHash(in_features, config.top_k, config.permutation_seed)
+        self.index = MaskIndex(in_features, config.top_k)
 
     @property
     def num_edits(self) -> int:
         return len(self.index)
 
+    def centred(self, pooled: torch.Tensor) -> torch.Tensor:
+        """(B, D) pooled activations minus the background mean: what is specific to each prompt."""
+        return pooled.float() - self.background.float()
+
     def mask_of(self, pooled: torch.Tensor) -> torch.Tensor:
         """(B, D) pooled activations -> (B, D) TopHash masks of the background-centred feature."""
-        return self.top_hash(pooled.float() - self.background.float())
+        return self.top_hash(self.centred(pooled))
+
+    def store(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Store the (1, D) pooled prompt feature of a new edit; returns its mask."""
+        mask = self.mask_of(pooled)
+        self.index.add(mask, self.centred(pooled))
+        return mask
 
     def route(self, pooled: torch.Tensor) -> Routing:
-        """Retrieve the best stored mask per row and decide, by tau, whether it fires."""
-        match = self.index.best_match(self.mask_of(pooled))
+        """Retrieve the best stored mask per row and decide whether it fires: its overlap must reach
+        tau and, with `min_similarity`, the cosine with that edit's stored feature must reach it too."""
+        centred = self.centred(pooled)
+        match = self.index.best_match(self.top_hash(centred))
         found = match.index >= 0
         masks = torch.zeros(pooled.shape, dtype=torch.bool, device=pooled.device)
         if found.any():
             masks[found] = self.index.masks[match.index[found]].to(pooled.device)
-        return Routing(masks, found & (match.overlap >= self.tau), match.overlap)
+        active = found & (match.overlap >= self.tau)
+        if self.min_similarity is not None and found.any():
+            active &= self.index.similarity(centred, match.index) >= self.min_similarity
+        return Routing(masks, active, match.overlap, match.index)
 
     def residual(self, a: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """R·(a ⊙ m) for (B, S, D) inputs and (B, D) masks; gradients reach only masked columns.
@@ -68,6 +86,9 @@ class ResidualMemory(nn.Module):
         return torch.nn.functional.linear(masked, self.R.to(a.dtype))
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        weights = state_dict.get(prefix + "token_weights")
+        if weights is not None:
+            self.token_weights = torch.zeros(weights.shape, device=self.token_weights.device)
         saved = state_dict.get(prefix + "R")
         if saved is not None and saved.shape != self.R.shape:
             raise AdapterShapeError(

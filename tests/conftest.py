@@ -42,8 +42,7 @@ def store_edit(model, input_ids: torch.Tensor, seed: int = 1, scale: float = 0.5
     """Store the mask of `input_ids` (1, S) as an edit and fill its columns of R; returns the mask."""
     tuner = model.base_model
     memory = tuner.memory
-    mask = memory.mask_of(tuner.pooled_prompt_activations(input_ids=input_ids))
-    memory.index.add(mask)
+    mask = memory.store(tuner.pooled_prompt_activations(input_ids=input_ids))
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         memory.R += scale * torch.randn(memory.R.shape, generator=generator) * mask.float()
