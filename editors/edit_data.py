@@ -18,7 +18,14 @@ from datasets import Dataset
 
 from editors.request import EditRequest
 
-ZSRE_KEYS = {"prompt": "src", "target": "alt", "rephrase": "rephrase", "locality_prompt": "loc", "locality_answer": "loc_ans"}
+ZSRE_KEYS = {
+    "prompt": "src",
+    "target": "alt",
+    "rephrase": "rephrase",
+    "locality_prompt": "loc",
+    "locality_answer": "loc_ans",
+    "subject": "subject",
+}
 GENERIC_KEYS = {
     "prompt": "prompt",
     "target": "target_new",
@@ -26,6 +33,7 @@ GENERIC_KEYS = {
     "ood_rephrase": "ood_rephrase",
     "locality_prompt": "locality_prompt",
     "locality_answer": "locality_ground_truth",
+    "subject": "subject",
 }
 REQUIRED = ("prompt", "target")
 

@@ -21,6 +21,9 @@ class EditRequest:
     ood_rephrase: Optional[str] = None  # an out-of-distribution prompt about the same entity (temporal)
     locality_prompt: Optional[str] = None  # unrelated prompt whose answer must not move (Loc)
     locality_answer: Optional[str] = None
+    subject: Optional[str] = None  # the entity the prompt asks about, where the data names it
+    neighbour_prompt: Optional[str] = None  # a prompt close to this one about something else (neighbour Loc)
+    neighbour_answer: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -24,7 +24,7 @@ from eval_suites.protocol import RunResult, run_stream
 from eval_suites.report import markdown_table, plot_runs
 from eval_suites.run_dir import save_run
 from eval_suites.sharding import sharded_scoring
-from eval_suites.suites import SUITES, get_suite, resolve_data
+from eval_suites.suites import SUITES, get_suite, resolve_data, with_neighbour_probes
 
 def cmd_edit(args: argparse.Namespace) -> int:
     accelerator = Accelerator()
@@ -84,7 +84,7 @@ def parse_blocks(text: str) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     accelerator = Accelerator()
-    requests = load_requests(args.data, max(args.num_edits), args.strict).requests
+    requests = with_neighbour_probes(args.data, load_requests(args.data, max(args.num_edits), args.strict).requests)
     counts = sorted({min(count, len(requests)) for count in args.num_edits})
     perplexity = args.perplexity or (args.data in SUITES and get_suite(args.data).perplexity)
     progress = tqdm(total=counts[-1], unit="edit", desc="editing", disable=not accelerator.is_main_process)

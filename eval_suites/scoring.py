@@ -1,8 +1,9 @@
 """Scoring edit records with an `Editor`, batch by batch.
 
 Per record: `rel` on the prompt, `gen` on the rephrase, `ood` on the out-of-distribution
-rephrase, `loc` on the locality pair, optionally `ppl` of the target and `exact_match` of greedy
-generation. A score a record cannot have (no rephrase, no locality answer) is None.
+rephrase, `loc` on the locality pair, `loc_neighbour` on the neighbour probe (eval_suites.neighbours),
+optionally `ppl` of the target (and `ppl_neighbour` of the neighbour's answer) and `exact_match` of
+greedy generation. A score a record cannot have (no rephrase, no locality answer) is None.
 
 Loc compares with the *unedited* model's argmax, so `unedited_locality` must run before the
 first edit: baselines such as fine-tuning change the base weights in place, and no unedited
@@ -20,7 +21,7 @@ from editors.request import EditRequest
 from editors.teacher_forcing import TeacherForcedBatch, prompt_batch, target_ids, teacher_forced_batch
 from eval_suites.metrics import exact_match, locality_agreement, perplexity, target_predictions, token_accuracy
 
-METRIC_KEYS = ("rel", "gen", "ood", "loc", "ppl", "exact_match")
+METRIC_KEYS = ("rel", "gen", "ood", "loc", "loc_neighbour", "ppl", "ppl_neighbour", "exact_match")
 DEFAULT_BATCH_SIZE = 16
 EXTRA_GENERATED_TOKENS = 2  # greedy generation runs this far past the target's token count
 
@@ -52,6 +53,17 @@ def locality_pair(request: EditRequest) -> Optional[Pair]:
     return None
 
 
+def neighbour_pair(request: EditRequest) -> Optional[Pair]:
+    """`(neighbour_prompt, neighbour_answer)`, or None when the record has no neighbour probe."""
+    if request.neighbour_prompt and (request.neighbour_answer or "").strip():
+        return request.neighbour_prompt, request.neighbour_answer
+    return None
+
+
+# score -> the pair it is computed on; each compares the argmax with the unedited model's
+AGREEMENT_PAIRS: dict[str, PairOf] = {"loc": locality_pair, "loc_neighbour": neighbour_pair}
+
+
 def _rephrase_pair(field: str) -> PairOf:
     def pair_of(request: EditRequest) -> Optional[Pair]:
         prompt = getattr(request, field)
@@ -67,16 +79,21 @@ def _argmax_metric(logits: torch.Tensor, batch: TeacherForcedBatch, present: lis
 @torch.no_grad()
 def unedited_locality(
     editor: Editor, requests: Sequence[EditRequest], batch_size: int = DEFAULT_BATCH_SIZE
-) -> list[Optional[torch.Tensor]]:
-    """Argmax tokens of the still-unedited model on each locality answer (None where a record has none).
+) -> list[dict[str, Optional[torch.Tensor]]]:
+    """Per record, the still-unedited model's argmax tokens on its locality answer and on its
+    neighbour's answer (`{"loc": ..., "loc_neighbour": ...}`, None where a record has no such pair).
 
     Call it on a fresh editor, before any edit; pass the result to `score_records`.
     """
-    reference: list[Optional[torch.Tensor]] = []
+    reference: list[dict[str, Optional[torch.Tensor]]] = []
     for _, chunk in _chunks(requests, batch_size):
         rows: list[dict[str, Any]] = [{} for _ in chunk]
-        _fill(rows, editor, chunk, locality_pair, _argmax_metric)
-        reference.extend(row.get("argmax") for row in rows)
+        for key, pair_of in AGREEMENT_PAIRS.items():
+            found: list[dict[str, Any]] = [{} for _ in chunk]
+            _fill(found, editor, chunk, pair_of, _argmax_metric)
+            for row, value in zip(rows, found):
+                row[key] = value.get("argmax")
+        reference.extend(rows)
     return reference
 
 
@@ -100,13 +117,16 @@ def _generations(editor: Editor, chunk: Sequence[EditRequest]) -> list[str]:
     return [tokenizer.decode(row[:length], skip_special_tokens=True) for row, length in zip(new_tokens, lengths)]
 
 
-def _locality_metric(reference: Sequence[Optional[torch.Tensor]]) -> ChunkMetric:
+def _locality_metric(reference: Sequence[dict[str, Optional[torch.Tensor]]], key: str, with_perplexity: bool) -> ChunkMetric:
     def metric(logits: torch.Tensor, batch: TeacherForcedBatch, present: list[int]) -> dict[str, list[Any]]:
-        rows = [reference[i] for i in present]
+        rows = [reference[i].get(key) for i in present]
         if any(row is None for row in rows):
-            raise ValueError("the locality reference lacks a record that has a locality pair; "
+            raise ValueError(f"the unedited reference lacks a record that has a {key} pair; "
                              "compute it with unedited_locality on the same requests")
-        return {"loc": locality_agreement(logits, batch.target_mask, rows)}
+        scores = {key: locality_agreement(logits, batch.target_mask, rows)}
+        if with_perplexity and key == "loc_neighbour":
+            scores["ppl_neighbour"] = perplexity(logits, batch.input_ids, batch.target_mask)
+        return scores
 
     return metric
 
@@ -129,13 +149,14 @@ def _accuracy_metric(key: str) -> ChunkMetric:
 def score_records(
     editor: Editor,
     requests: Sequence[EditRequest],
-    locality_reference: Sequence[Optional[torch.Tensor]],
+    locality_reference: Sequence[dict[str, Optional[torch.Tensor]]],
     batch_size: int = DEFAULT_BATCH_SIZE,
     with_perplexity: bool = False,
     with_exact_match: bool = False,
     on_scored: Optional[Callable[[int], None]] = None,
 ) -> list[dict[str, Any]]:
-    """One dict per record: `id`, `rel`, `gen`, `ood`, `loc` (+ `ppl`, + `exact_match` and `generated`).
+    """One dict per record: `id`, `rel`, `gen`, `ood`, `loc`, `loc_neighbour` (+ `ppl` and
+    `ppl_neighbour`, + `exact_match` and `generated`).
 
     `locality_reference` comes from `unedited_locality` on the same requests, before any edit.
     `on_scored` receives the number of records of each finished batch (for a progress bar).
@@ -143,14 +164,17 @@ def score_records(
     if len(locality_reference) != len(requests):
         raise ValueError(f"{len(locality_reference)} locality references for {len(requests)} requests; "
                          "compute them with unedited_locality on the same requests")
-    keys = ["rel", "gen", "ood", "loc"] + ["ppl"] * with_perplexity + ["exact_match"] * with_exact_match
+    keys = ["rel", "gen", "ood", *AGREEMENT_PAIRS] + ["ppl", "ppl_neighbour"] * with_perplexity
+    keys += ["exact_match"] * with_exact_match
     records: list[dict[str, Any]] = []
     for start, chunk in _chunks(requests, batch_size):
         rows = [{"id": request.id, **dict.fromkeys(keys)} for request in chunk]
         _fill(rows, editor, chunk, lambda request: (request.prompt, request.target), _reliability_metric(with_perplexity))
         _fill(rows, editor, chunk, _rephrase_pair("rephrase"), _accuracy_metric("gen"))
         _fill(rows, editor, chunk, _rephrase_pair("ood_rephrase"), _accuracy_metric("ood"))
-        _fill(rows, editor, chunk, locality_pair, _locality_metric(locality_reference[start:start + len(chunk)]))
+        chunk_reference = locality_reference[start:start + len(chunk)]
+        for key, pair_of in AGREEMENT_PAIRS.items():
+            _fill(rows, editor, chunk, pair_of, _locality_metric(chunk_reference, key, with_perplexity))
         if with_exact_match:
             generated = _generations(editor, chunk)
             for row, text, score in zip(rows, generated, exact_match(generated, [r.target for r in chunk])):

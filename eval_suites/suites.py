@@ -9,25 +9,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import Sequence
+
+from editors.edit_data import load_edit_data
+from editors.request import EditRequest
 
 from eval_suites.errors import MissingSuiteDataError, UnknownDataError
+from eval_suites.neighbours import OTHER_RECORD, SWAP_SUBJECT, with_neighbours
 
 
 @dataclass(frozen=True)
 class Suite:
-    """One suite: its scored edit file, its train file, and whether PPL is among its scores."""
+    """One suite: its scored edit file, its train file, whether PPL is among its scores, and how
+    its neighbour probes are made (eval_suites.neighbours)."""
 
     name: str
     edit_file: str  # relative to eval_suites/data
     train_file: str
     perplexity: bool  # hallucination is scored by PPL of the corrected text (DESIGN §4)
+    neighbours: str = SWAP_SUBJECT
 
 
 SUITES: dict[str, Suite] = {
     suite.name: suite
     for suite in (
         Suite("zsre", "zsre/zsre_mend_edit.json", "zsre/zsre_mend_train-500.json", perplexity=False),
-        Suite("hallucination", "hallucination/hallucination-edit.json", "hallucination/hallucination-train.json", perplexity=True),
+        Suite(
+            "hallucination", "hallucination/hallucination-edit.json", "hallucination/hallucination-train.json",
+            perplexity=True, neighbours=OTHER_RECORD,  # a passage cannot take another subject's name
+        ),
         Suite("temporal", "temporal/temporal-edit.json", "temporal/temporal-train.json", perplexity=False),
     )
 }
@@ -71,3 +81,13 @@ def resolve_data(name_or_path: str | Path) -> Path:
     raise UnknownDataError(
         f"--data {str(name_or_path)!r} is neither a suite ({', '.join(SUITES)}) nor an existing file"
     )
+
+
+def with_neighbour_probes(data: str, requests: Sequence[EditRequest]) -> list[EditRequest]:
+    """`requests` with neighbour probes: other subjects from a suite's train file (never edited in
+    its runs), or, for a user's file, from the file's own records half the file away."""
+    if data in SUITES:
+        suite = get_suite(data)
+        return with_neighbours(requests, load_edit_data(suite_train_path(data)).requests, suite.neighbours)
+    half = len(requests) // 2
+    return with_neighbours(requests, [*requests[half:], *requests[:half]], SWAP_SUBJECT)

@@ -11,13 +11,15 @@ SCORE_COLUMNS = {
     "gen": "Gen",
     "ood": "OOD",
     "loc": "Loc",
+    "loc_neighbour": "neighbour Loc",
     "ppl": "PPL",
+    "ppl_neighbour": "neighbour PPL",
     "exact_match": "EM (generation)",
     "fired_on_unrelated": "fires on unrelated",
     "loc_skipped": "no Loc answer",
 }
 UNEDITED = "unedited"
-DECIMALS = {"ppl": 2, "steps": 1}  # every other float is shown with 3
+DECIMALS = {"ppl": 2, "ppl_neighbour": 2, "steps": 1}  # every other float is shown with 3
 
 
 def table_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:

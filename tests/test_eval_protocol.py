@@ -307,3 +307,16 @@ def test_scores_by_edit_age_average_consecutive_blocks_oldest_first(tmp_path):
         age_table(tmp_path / "nothing")
     with pytest.raises(RunDirError, match="6 edits but 7 records"):
         age_rows(records, 3, edits[:6])
+
+
+def test_neighbour_locality_compares_the_neighbour_answer_with_the_unedited_model():
+    leaks = EditRequest("5", "The capital of Chile is", "Santiago", neighbour_prompt="The capital of Peru is",
+                        neighbour_answer="Santiago")  # a prompt the memory now answers: it moved
+    holds = EditRequest("6", "The capital of Peru is", "Lima", neighbour_prompt="The capital of Spain is",
+                        neighbour_answer="Lima")  # a prompt nothing edited: it did not
+    result = run_sequential(factory(LookupEditor), [leaks, holds], num_edits=2, with_perplexity=True)
+    records = by_id(result.records)
+    assert records["5"]["loc_neighbour"] < 1.0 and records["6"]["loc_neighbour"] == 1.0
+    assert by_id(result.unedited_records)["5"]["loc_neighbour"] == 1.0
+    assert records["5"]["ppl_neighbour"] != by_id(result.unedited_records)["5"]["ppl_neighbour"]
+    assert result.metrics["loc_neighbour"] == (records["5"]["loc_neighbour"] + 1.0) / 2
