@@ -1,0 +1,126 @@
+"""Which stored edit fires for which prompt, at several numbers of stored edits.
+
+    python benchmarks/routing_diagnostic.py --data zsre --stored 100,1000 [--config FILE] [--set pooling=mean min_similarity=none tau=0.5]
+
+Routing reads the edited layer's *input*, which no edit changes, so storing an edit's mask and
+feature without training it gives exactly the routing of a trained memory, in seconds. For the
+first N records of `--data` it prints: how often a paraphrase selects its own edit (and fires),
+how often the memory fires on neighbour probes (the same question about another subject, see
+eval_suites.neighbours), on the records' NQ locality questions, and on non-question text (the
+hallucination suite's locality passages), the mean overlap between different edits' masks, and
+the bytes stored per edit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import torch
+
+import memoir
+from editors.edit_data import load_edit_data
+from editors.memoir_editor import MemoirEditor
+from editors.request import EditRequest
+from editors.memoir_hparams import MemoirHparams
+from eval_suites.editor_setup import background_texts, idf_texts
+from memoir.defaults import load_defaults
+from eval_suites.suites import resolve_data, suite_path, with_neighbour_probes
+
+torch.set_grad_enabled(False)
+
+
+def parse_overrides(settings: list[str]) -> dict[str, Any]:
+    """`key=value` pairs for MemoirConfig; numbers parsed, `none` is None."""
+    overrides = {}
+    for setting in settings:
+        key, _, text = setting.partition("=")
+        overrides[key] = None if text.lower() == "none" else yaml_scalar(text)
+    return overrides
+
+
+def yaml_scalar(text: str) -> Any:
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def route(editor: MemoirEditor, prompts: list[str], batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fires, index of the best stored edit) for each prompt."""
+    layer = editor.model.base_model.memoir_layer
+    fires, index = [], []
+    for start in range(0, len(prompts), batch_size):
+        encoded = editor.tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True)
+        editor.model(**encoded.to(editor.model.device), logits_to_keep=1)
+        fires.append(layer.routing.active.cpu())
+        index.append(layer.routing.index.cpu())
+    return torch.cat(fires), torch.cat(index)
+
+
+def store(editor: MemoirEditor, requests: list[EditRequest]) -> None:
+    """Store each request's mask and feature as `edit` would, without training R."""
+    for request in requests:
+        editor.memory.store(editor.plain_row_pooled(editor.rows(request)))
+
+
+def mean_pairwise_overlap(masks: torch.Tensor) -> float:
+    overlap = masks.float() @ masks.float().T / masks.sum(dim=1, keepdim=True).float()
+    count = masks.shape[0]
+    return float((overlap.sum() - overlap.diagonal().sum()) / max(count * (count - 1), 1))
+
+
+def rate(fires: torch.Tensor) -> float:
+    return round(float(fires.float().mean()), 3) if fires.numel() else float("nan")
+
+
+def diagnose(editor: MemoirEditor, requests: list[EditRequest], stored: int, passages: list[str]) -> dict[str, Any]:
+    store(editor, requests[len(editor.memory.index) : stored])
+    edited = requests[:stored]
+    with_rephrase = [(i, r.rephrase) for i, r in enumerate(edited) if r.rephrase]
+    fires, index = route(editor, [text for _, text in with_rephrase])
+    own = index == torch.tensor([i for i, _ in with_rephrase])
+    same_subject = torch.tensor([
+        bool(edited[i].subject) and j >= 0 and edited[int(j)].subject == edited[i].subject
+        for (i, _), j in zip(with_rephrase, index.tolist())
+    ])
+    index_bytes = editor.memory.index.masks[0].numel() * (1 + 2)  # bool mask + fp16 feature
+    return {
+        "stored": stored,
+        "paraphrase_selects_own_and_fires": rate(own & fires),
+        "paraphrase_selects_an_edit_of_its_subject_and_fires": rate(same_subject & fires),
+        "paraphrase_fires": rate(fires),
+        "fires_on_neighbours": rate(route(editor, [r.neighbour_prompt for r in edited if r.neighbour_prompt])[0]),
+        "fires_on_nq": rate(route(editor, [r.locality_prompt for r in edited if r.locality_prompt])[0]),
+        "fires_on_passages": rate(route(editor, passages)[0]),
+        "mean_overlap_between_edits": round(mean_pairwise_overlap(editor.memory.index.masks), 3),
+        "bytes_per_edit": index_bytes,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--data", default="zsre")
+    parser.add_argument("--stored", default="100,1000", help="numbers of stored edits, ascending")
+    parser.add_argument("--config", default=None, help="a shipped config name or YAML file (default: the model's)")
+    parser.add_argument("--set", nargs="*", default=[], help="MemoirConfig overrides, e.g. pooling=mean min_similarity=none")
+    args = parser.parse_args()
+    requests = with_neighbour_probes(args.data, load_edit_data(resolve_data(args.data)).requests)
+    passages = [r.locality_prompt for r in load_edit_data(suite_path("hallucination")).requests if r.locality_prompt]
+    defaults = load_defaults(args.config or args.model)
+    config = memoir.MemoirConfig(**(defaults["memoir"] | parse_overrides(args.set)))
+    hparams = MemoirHparams.from_dict(defaults.get("editor", {}))
+    model = memoir.MemoirModel.from_pretrained(args.model, config=config)
+    texts = background_texts(args.data, hparams.num_background_texts)
+    editor = MemoirEditor(model, memoir.load_tokenizer(args.model), hparams, texts, idf_texts=idf_texts())
+    print(json.dumps({"config": editor.model.peft_config["default"].to_dict() | {"peft_type": "MEMOIR"}}, default=str))
+    for stored in sorted(int(n) for n in args.stored.split(",")):
+        print(json.dumps(diagnose(editor, requests, min(stored, len(requests)), passages)))
+
+
+if __name__ == "__main__":
+    main()
