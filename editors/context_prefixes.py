@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from editors.errors import InvalidSettingsError
+
 
 @torch.no_grad()
 def generate_prefixes(
@@ -18,7 +20,7 @@ def generate_prefixes(
     if mode == "none":
         return []
     if mode not in ("greedy", "sampled"):
-        raise ValueError(f"prefix_mode must be 'greedy', 'sampled' or 'none', got {mode!r}.")
+        raise InvalidSettingsError(f"prefix_mode must be 'greedy', 'sampled' or 'none', got {mode!r}.")
     prefixes = []
     for index, seed in enumerate(seeds):
         ids = tokenizer(seed, return_tensors="pt").input_ids.to(model.device)

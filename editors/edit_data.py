@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from datasets import Dataset
 
+from editors.errors import BadRecordError
 from editors.request import EditRequest
 
 ZSRE_KEYS = {
@@ -36,10 +37,6 @@ GENERIC_KEYS = {
     "subject": "subject",
 }
 REQUIRED = ("prompt", "target")
-
-
-class BadRecordError(ValueError):
-    """A record of an edit file cannot become an edit; raised only in strict mode."""
 
 
 @dataclass

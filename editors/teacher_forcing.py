@@ -16,10 +16,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
 from editors.base import positions
-
-
-class TokenizationError(ValueError):
-    """A prompt or target cannot be turned into tokens that can be trained or scored."""
+from editors.errors import TokenizationError
 
 
 def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
