@@ -60,7 +60,7 @@ def main() -> None:
     model = memoir.MemoirModel.from_pretrained(args.model)
     model.base_model.memory.R.requires_grad_(True)
     tokenizer = memoir.load_tokenizer(args.model)
-    hparams = MemoirHparams.for_model(model.get_base_model().config, args.model)
+    hparams = MemoirHparams.for_model(args.model)
     if args.prefix_mode is not None:
         hparams.prefix_mode = args.prefix_mode
     editor = MemoirEditor(model, tokenizer, hparams, background_texts=["unused"] * 2)

@@ -1,13 +1,18 @@
-"""`MemoirHparams`: how the MEMOIR editor writes one edit (DESIGN §3.4)."""
+"""`MemoirHparams`: how the MEMOIR editor writes one edit (the optimisation of R for one fact)."""
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Optional
 
-from memoir.defaults import find_defaults
+from editors.errors import InvalidSettingsError
+from memoir.defaults import ModelRef, resolve_defaults
 
 DEFAULT_PREFIX_SEEDS = ("I", "You", "Because", "Yes", "Q: ")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,14 +38,21 @@ class MemoirHparams:
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
-            raise ValueError(f"Unknown editor hyperparameters {sorted(unknown)}; known: {sorted(known)}.")
+            raise InvalidSettingsError(f"Unknown editor hyperparameters {sorted(unknown)}; known: {sorted(known)}.")
         converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         return cls(**converted)
 
     @classmethod
-    def for_model(cls, model_config: Any, name: str | None = None) -> "MemoirHparams":
-        """The `editor:` section of the model's file in `configs/`, else the paper's values."""
-        defaults = find_defaults(model_config, name) or {}
+    def for_model(cls, model: ModelRef, config: Optional[str | os.PathLike] = None) -> "MemoirHparams":
+        """The `editor:` section of `config`, else of the model's own file in `configs/`.
+
+        A model no shipped file matches gets the paper's values, with a warning: they were set
+        for LLaMA-3-8B and may need tuning (see benchmarks/tune_memoir.py).
+        """
+        defaults = resolve_defaults(model, config)
+        if defaults is None:
+            logger.warning("No file in configs/ matches this model: editing with the paper's LLaMA-3-8B settings.")
+            return cls()
         return cls.from_dict(defaults.get("editor", {}))
 
     def to_dict(self) -> dict[str, Any]:

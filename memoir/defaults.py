@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import yaml
-from transformers import PretrainedConfig
+from torch import nn
+from transformers import AutoConfig, PretrainedConfig
 
-from memoir.errors import InvalidConfigError
+from memoir.base_models import resolve_model_path
+from memoir.errors import InvalidConfigError, ModelNotAvailableError
+
+ModelRef = Union[str, os.PathLike, PretrainedConfig, nn.Module]
 
 MATCH_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers")
 
@@ -45,10 +50,44 @@ def load_defaults(name_or_path: str) -> dict[str, Any]:
     return defaults_named(name_or_path)
 
 
-def find_defaults(model_config: PretrainedConfig, name: Optional[str] = None) -> Optional[dict[str, Any]]:
+def resolve_defaults(model: ModelRef, config: Optional[str | os.PathLike] = None) -> Optional[dict[str, Any]]:
+    """The one place that picks a model's settings (`memoir:` adapter config, `editor:` settings).
+
+    `config` (a shipped name or a YAML file) wins when given. Otherwise `model` is looked up: a
+    short name of a shipped file, else its shape (from a folder's config.json, a transformers
+    config, a model, or a peft model, whose adapter may name its base by short name). None when
+    nothing matches: the caller then needs explicit settings.
+    """
+    if config is not None:
+        return load_defaults(str(config))
+    name, model_config = _identify(model)
+    return find_defaults(model_config, name)
+
+
+def _identify(model: ModelRef) -> tuple[Optional[str], Optional[PretrainedConfig]]:
+    """(short name or None, transformers config or None) of a model reference."""
+    if isinstance(model, PretrainedConfig):
+        return None, model
+    if isinstance(model, (str, os.PathLike)):
+        name = str(model)
+        if name in all_defaults():
+            return name, None
+        try:
+            return name, AutoConfig.from_pretrained(resolve_model_path(name), local_files_only=True)
+        except OSError as error:
+            raise ModelNotAvailableError(f"{name!r} has no local config.json: pass a model folder or a short name.") from error
+    peft_config = getattr(model, "peft_config", None) or {}
+    alias = next((getattr(c, "base_model_alias", None) for c in peft_config.values()), None)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return alias, getattr(base, "config", None)
+
+
+def find_defaults(model_config: Optional[PretrainedConfig], name: Optional[str] = None) -> Optional[dict[str, Any]]:
     """Defaults for a model: by its short name if shipped, else by its shape (hidden, MLP width, depth)."""
     if name in all_defaults():
         return all_defaults()[name]
+    if model_config is None:
+        return None
     text_config = model_config.get_text_config()
     shape = {key: getattr(text_config, key, None) for key in MATCH_KEYS}
     for defaults in all_defaults().values():

@@ -16,7 +16,7 @@ from torch import nn
 from memoir.architecture import check_target
 from memoir.base_models import EMBEDDED_MODELS, load_base_model
 from memoir.config import MemoirConfig
-from memoir.defaults import find_defaults
+from memoir.defaults import resolve_defaults
 from memoir.errors import InvalidConfigError, ModelNotAvailableError
 from memoir.layer import MemoirLayer
 from memoir.prompt_context import prompt_context_from_inputs
@@ -126,7 +126,7 @@ class MemoirModel(BaseTuner):
         if adapter_config.is_file():
             return _load_adapter(Path(name_or_path), dtype, device_map, is_trainable)
         base = load_base_model(name_or_path, dtype=dtype, device_map=device_map)
-        config = config or _default_config(base, name_or_path)
+        config = config or _default_config(name_or_path)
         if name_or_path in EMBEDDED_MODELS:
             config.base_model_alias = name_or_path
         return get_peft_model(base, config)
@@ -139,8 +139,8 @@ def _leading_positions(inputs: dict[str, Any], length: int) -> torch.Tensor:
     return (positions < length).expand(tokens.shape[0], -1)
 
 
-def _default_config(base: nn.Module, name_or_path: str) -> MemoirConfig:
-    defaults = find_defaults(base.config, name_or_path)
+def _default_config(name_or_path: str) -> MemoirConfig:
+    defaults = resolve_defaults(name_or_path)
     if defaults is None:
         raise InvalidConfigError(
             f"No shipped config in configs/ matches {name_or_path!r}: pass config=MemoirConfig(target_layer=..., "
