@@ -23,12 +23,14 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/memoir demo
 
-# Everything CI runs: the fast suite, then the real-model tests on SmolLM2-135M.
+# Everything CI runs: the linter, the fast suite, then the real-model tests on SmolLM2-135M.
 test: setup
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 	$(PY) -m pytest -q -m slow
 
 test-fast: setup
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 test-slow: setup

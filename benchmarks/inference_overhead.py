@@ -10,6 +10,7 @@ so that both see the same machine state, and prints the ratios.
 from __future__ import annotations
 
 import argparse
+from functools import partial
 import statistics
 import time
 
@@ -68,7 +69,7 @@ def main() -> None:
             ("generate 16", lambda m: m.generate(**batch, max_new_tokens=16, do_sample=False, pad_token_id=tokenizer.pad_token_id)),
         ):
             with torch.no_grad():
-                base_s, memoir_s = timed_pair(lambda: call(plain), lambda: call(wrapped), args.repeats)
+                base_s, memoir_s = timed_pair(partial(call, plain), partial(call, wrapped), args.repeats)
             print(f"{stored:6d} stored | {name:11s} | plain {base_s * 1000:8.1f} ms | memoir {memoir_s * 1000:8.1f} ms | ratio {memoir_s / base_s:5.3f}")
 
 

@@ -24,7 +24,7 @@ from editors.edit_data import load_edit_data
 from editors.memoir_editor import MemoirEditor
 from editors.request import EditRequest
 from editors.memoir_hparams import MemoirHparams
-from eval_suites.editor_setup import background_texts, idf_texts
+from eval_suites.shipped_background import suite_background_texts, suite_idf_texts
 from memoir.defaults import load_defaults
 from eval_suites.suites import resolve_data, suite_path, with_neighbour_probes
 
@@ -115,8 +115,8 @@ def main() -> None:
     config = memoir.MemoirConfig(**(defaults["memoir"] | parse_overrides(args.set)))
     hparams = MemoirHparams.from_dict(defaults.get("editor", {}))
     model = memoir.MemoirModel.from_pretrained(args.model, config=config)
-    texts = background_texts(args.data, hparams.num_background_texts)
-    editor = MemoirEditor(model, memoir.load_tokenizer(args.model), hparams, texts, idf_texts=idf_texts())
+    texts = suite_background_texts(args.data)
+    editor = MemoirEditor(model, memoir.load_tokenizer(args.model), hparams, texts, idf_texts=suite_idf_texts())
     print(json.dumps({"config": editor.model.peft_config["default"].to_dict() | {"peft_type": "MEMOIR"}}, default=str))
     for stored in sorted(int(n) for n in args.stored.split(",")):
         print(json.dumps(diagnose(editor, requests, min(stored, len(requests)), passages)))

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from editors.request import EditRequest
+from editors.request import EditLike
 
 
 @dataclass
@@ -41,13 +41,13 @@ class Editor(ABC):
         self.tokenizer = tokenizer
 
     @abstractmethod
-    def edit(self, request: EditRequest) -> EditResult:
+    def edit(self, request: EditLike) -> EditResult:
         """Apply one edit on top of all earlier ones."""
 
     def edit_stream(
-        self, requests: Iterable[EditRequest], on_edit: Optional[Callable[[EditResult], None]] = None
+        self, requests: Iterable[EditLike], on_edit: Optional[Callable[[EditResult], None]] = None
     ) -> list[EditResult]:
-        """Apply edits in order; `on_edit` sees each result as soon as it is applied."""
+        """Apply edits in order (`EditRequest`s or `(prompt, target)` pairs); `on_edit` sees each result at once."""
         results = []
         for request in requests:
             result = self.edit(request)

@@ -20,7 +20,7 @@ from memoir.layer import MemoirLayer
 
 
 def row_loss(target_logits: torch.Tensor, batch: TeacherForcedBatch) -> torch.Tensor:
-    """Cross-entropy on target tokens, averaged per row, then over rows (DESIGN §3.4)."""
+    """Cross-entropy on target tokens, averaged per row, then over rows, so long targets and short ones weigh alike."""
     return per_row_nll(target_logits, batch).mean()
 
 

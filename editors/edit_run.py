@@ -1,9 +1,11 @@
 """`EditRun`: a stream of edits written into `DIR/adapter/` and `DIR/edits.jsonl`, resumable.
 
-The adapter is the source of truth for how many edits were applied (its stored-mask count).
-A checkpoint writes the log first, then swaps in the adapter, each atomically; on resume the
-log is cut back to the adapter's count. Killed at any point, a resumed run therefore ends with
-the same adapter as an uninterrupted one, no edit lost or applied twice.
+The adapter is the source of truth for how many edits were applied: its ledger counts every
+edit ever written into it (`written`), and the run's manifest records that count at the start
+(non-zero when the run continues an earlier adapter). A checkpoint writes the log first, then
+swaps in the adapter with its ledger, each atomically; on resume the log is cut back to what the
+adapter holds. Killed at any point, a resumed run therefore ends with the same adapter as an
+uninterrupted one, no edit lost or applied twice.
 """
 
 from __future__ import annotations
@@ -17,13 +19,10 @@ from typing import Any, Callable, Optional, Sequence
 from tqdm.auto import tqdm
 
 from editors.base import EditResult
+from editors.errors import InvalidSettingsError, RunStateError
 from editors.memoir_editor import MemoirEditor
 from editors.request import EditRequest
-from memoir.saving import save_adapter, write_atomic
-
-
-class RunStateError(RuntimeError):
-    """The output folder holds a run that this command cannot continue."""
+from memoir.saving import write_atomic
 
 
 def file_sha256(path: Path) -> str:
@@ -40,6 +39,8 @@ class RunManifest:
     num_edits: int
     hparams: dict[str, Any]
     prefixes: list[str] = field(default_factory=list)
+    adapter: Optional[str] = None  # the saved adapter this run continues, if any
+    start: int = 0  # edits written into that adapter before this run
 
     @classmethod
     def read(cls, path: Path) -> "RunManifest":
@@ -49,7 +50,7 @@ class RunManifest:
         write_atomic(path, json.dumps(self.__dict__, indent=2) + "\n")
 
     def check_resumable_by(self, other: "RunManifest") -> None:
-        for name in ("model", "data_sha256", "num_edits", "hparams"):
+        for name in ("model", "data_sha256", "num_edits", "hparams", "adapter"):
             if getattr(self, name) != getattr(other, name):
                 raise RunStateError(
                     f"--resume: this run's {name} differs from the one recorded in run.json "
@@ -64,16 +65,18 @@ class EditRun:
     apply the same edits (a sequential stream cannot be split), only one writes files.
     """
 
-    def __init__(self, out_dir: Path, editor: MemoirEditor, checkpoint_every: int = 10, is_writer: bool = True) -> None:
+    def __init__(
+        self, out_dir: Path, editor: MemoirEditor, checkpoint_every: int = 10, is_writer: bool = True, start: int = 0
+    ) -> None:
         if checkpoint_every < 1:
-            raise ValueError("checkpoint_every must be >= 1.")
+            raise InvalidSettingsError("checkpoint_every must be >= 1.")
         self.out_dir, self.editor = Path(out_dir), editor
-        self.checkpoint_every, self.is_writer = checkpoint_every, is_writer
+        self.checkpoint_every, self.is_writer, self.start = checkpoint_every, is_writer, start
         self.adapter_dir, self.log_path = self.out_dir / "adapter", self.out_dir / "edits.jsonl"
 
     def applied_log(self) -> list[str]:
         """Log lines of the edits the adapter holds (a log written ahead of a crashed checkpoint is cut)."""
-        applied = self.editor.memory.num_edits
+        applied = self.editor.ledger.written - self.start
         lines = self.log_path.read_text().splitlines() if self.log_path.exists() else []
         if len(lines) < applied:
             raise RunStateError(f"{self.log_path} lists {len(lines)} edits but the adapter holds {applied}.")
@@ -101,4 +104,4 @@ class EditRun:
         if not self.is_writer:
             return
         write_atomic(self.log_path, "".join(line + "\n" for line in log))
-        save_adapter(self.editor.model, self.adapter_dir)
+        self.editor.save(self.adapter_dir)

@@ -1,31 +1,56 @@
-"""`MemoirEditor`: writes each edit into the residual memory (DESIGN §3.4)."""
+"""`MemoirEditor`: writes each edit into the residual memory, keeps the ledger, takes edits back.
+
+Writing one edit: the prompt's mask is its TopHash code (the pooled prompt activations of the
+edited layer, less the background mean); R is trained by SGD in that mask's columns only, on
+the cross-entropy of the target after the prompt (and after each context prefix), until the
+loss falls below a threshold or the step budget is spent; then the mask is stored.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import time
-from typing import Optional
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
 
 import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from editors.background import background_mean, token_idf
+import memoir
+from editors.background import background_mean, shipped_background_texts, shipped_idf_texts, token_idf
 from editors.base import EditResult, Editor, positions
 from editors.context_prefixes import generate_prefixes
 from editors.edit_loss import CachedEditLoss, NaiveEditLoss
+from editors.errors import LedgerError
+from editors.ledger import LEDGER_FILE, Ledger, LedgerEntry
 from editors.memoir_hparams import MemoirHparams
-from editors.request import EditRequest
+from editors.request import EditLike, as_request
 from editors.teacher_forcing import TeacherForcedBatch, teacher_forced_batch
+from memoir.defaults import resolve_defaults
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Forgotten:
+    """An edit taken back, and whether its prompt still fires another stored edit (best overlap >= tau)."""
+
+    entry: LedgerEntry
+    still_fires: Optional[str]  # id of the edit its prompt still routes to (only if their masks are identical)
+    overlap: float  # best overlap of its mask with the stored edits left (it routes nowhere all the same)
 
 
 class MemoirEditor(Editor):
     """Edits a MEMOIR `PeftModel`: one mask per edit from its plain prompt, SGD on R's masked columns.
 
-    The background mean is computed before the first edit (from `background_texts`) unless the
-    adapter already carries one; context prefixes are generated once and reused for every edit.
+    Without `hparams` the editor takes the `editor:` settings of the model's own file in
+    `configs/`; without `background_texts` (and `idf_texts`, for pooling="idf") a fresh memory's
+    statistics come from the texts shipped with the package. A memory that already holds edits
+    needs their `ledger`
+    (`MemoirEditor.from_pretrained(folder)` reads it). Context prefixes are generated once.
     """
 
     name = "memoir"
@@ -37,20 +62,20 @@ class MemoirEditor(Editor):
         hparams: Optional[MemoirHparams] = None,
         background_texts: Optional[list[str]] = None,
         prefixes: Optional[list[str]] = None,
+        ledger: Optional[Ledger] = None,
         idf_texts: Optional[list[str]] = None,
     ) -> None:
         super().__init__(model, tokenizer)
-        self.hparams = hparams or MemoirHparams()
+        self.hparams = hparams or MemoirHparams.for_model(model)
         self.memory = model.base_model.memory
+        self.ledger = self._ledger_for_memory(ledger)
         if self.memory.num_edits == 0 and not self.memory.background.any():
-            if background_texts is None:
-                raise ValueError("A fresh MEMOIR memory needs background_texts (unrelated texts) for its background mean.")
-            self.memory.background.copy_(background_mean(model, tokenizer, background_texts))
+            texts = shipped_background_texts() if background_texts is None else background_texts
+            self.memory.background.copy_(background_mean(model, tokenizer, texts[: self.hparams.num_background_texts]))
         if model.base_model.memoir_layer.pooling == "idf" and self.memory.token_weights.numel() == 0:
-            if idf_texts is None:
-                raise ValueError("pooling='idf' needs idf_texts (a reference corpus) for the memory's token weights.")
             vocab_size = model.get_input_embeddings().num_embeddings
-            self.memory.token_weights = token_idf(tokenizer, idf_texts, vocab_size).to(self.memory.R.device)
+            texts = shipped_idf_texts() if idf_texts is None else idf_texts
+            self.memory.token_weights = token_idf(tokenizer, texts, vocab_size).to(self.memory.R.device)
         if prefixes is None:
             with model.disable_adapter():
                 prefixes = generate_prefixes(
@@ -58,14 +83,68 @@ class MemoirEditor(Editor):
                 )
         self.prefixes = prefixes
 
-    def rows(self, request: EditRequest) -> TeacherForcedBatch:
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        config: Optional[str | os.PathLike] = None,
+        dtype: torch.dtype = torch.float32,
+        device_map: Optional[str | dict] = None,
+        device: Optional[str | torch.device] = None,
+        **editor_kwargs: Any,
+    ) -> "MemoirEditor":
+        """An editor on a saved adapter folder (its memory and ledger), or on a model with an empty memory.
+
+        `config` (a shipped config name or a YAML file of that layout) replaces the model's own
+        file in `configs/`; a saved adapter keeps its own adapter config and takes only the
+        editor settings from it. `device` moves the model there unless `device_map` places it.
+        """
+        folder = Path(name_or_path)
+        saved = (folder / "adapter_config.json").is_file()
+        adapter_config = None
+        if config is not None and not saved:
+            adapter_config = memoir.MemoirConfig(**resolve_defaults(name_or_path, config)["memoir"])
+        model = memoir.MemoirModel.from_pretrained(
+            str(name_or_path), config=adapter_config, dtype=dtype, device_map=device_map, is_trainable=saved
+        )
+        if device is not None and device_map is None:
+            model.to(device)
+        tokenizer = memoir.load_tokenizer(model.get_base_model().name_or_path)
+        editor_kwargs.setdefault("hparams", MemoirHparams.for_model(model, config))
+        return cls(model, tokenizer, ledger=Ledger.read(folder) if saved else None, **editor_kwargs)
+
+    def _ledger_for_memory(self, ledger: Optional[Ledger]) -> Ledger:
+        if ledger is None and (self.memory.num_edits or len(self.memory.forgotten)):
+            raise LedgerError(
+                f"This memory holds {self.memory.num_edits} edits but no ledger was given: load the adapter with "
+                "MemoirEditor.from_pretrained(folder), or pass ledger=Ledger.read(folder)."
+            )
+        ledger = Ledger() if ledger is None else ledger
+        ledger.check_matches(self.memory.num_edits, len(self.memory.forgotten), "MemoirEditor")
+        return ledger
+
+    @property
+    def edits(self) -> list[dict]:
+        """The stored edits, oldest first: id, prompt, target, time, steps, final loss, seconds."""
+        return self.ledger.rows()
+
+    def rows(self, request: EditLike) -> TeacherForcedBatch:
         """The plain row, then the same text behind each context prefix."""
+        request = as_request(request)
         prompts = [request.prompt] + [f"{prefix} {request.prompt}" for prefix in self.prefixes]
         batch = teacher_forced_batch(self.tokenizer, [(p, request.target) for p in prompts], padding_side="right")
         return batch.to(self.model.device)
 
-    def edit(self, request: EditRequest) -> EditResult:
+    def edit(self, request: EditLike, target: Optional[str] = None, id: Optional[str] = None) -> EditResult:
+        """Write one edit: `edit(EditRequest(...))`, `edit(prompt, target)` or `edit((prompt, target))`.
+
+        A prompt that a stored edit already has is re-edited: the old edit is forgotten first,
+        then the new target is written, so the ledger never holds two answers to one prompt.
+        """
+        request = as_request(request, target, id)
         started = time.perf_counter()
+        row = self.ledger.row_of_prompt(request.prompt)
+        replaced = None if row is None else self._drop_row(row).id
         batch = self.rows(request)
         pooled = self.plain_row_pooled(batch)
         mask = self.memory.mask_of(pooled)
@@ -73,15 +152,47 @@ class MemoirEditor(Editor):
         loss_fn = (CachedEditLoss if self.hparams.fast_path else NaiveEditLoss)(self.model, batch, mask)
         steps, loss = self._train(loss_fn)
         self.memory.store(pooled)
+        seconds = round(time.perf_counter() - started, 4)
+        entry = LedgerEntry(self.ledger.free_id(request.id), request.prompt, request.target, LedgerEntry.now(), steps, loss, seconds)
+        self.ledger.append(entry)
         result = EditResult(
-            id=request.id,
+            id=entry.id,
             steps=steps,
             loss=loss,
-            seconds=round(time.perf_counter() - started, 4),
-            extra={"best_overlap_with_earlier": round(float(earlier.overlap[0]), 4)},
+            seconds=seconds,
+            extra={"best_overlap_with_earlier": round(float(earlier.overlap[0]), 4), "replaced": replaced},
         )
-        logger.info("edit %s: %d steps, loss %.4f, %.2fs, overlap %.3f", result.id, steps, loss, result.seconds, result.extra["best_overlap_with_earlier"])
+        logger.info("edit %s: %d steps, loss %.4f, %.2fs, overlap %.3f%s", result.id, steps, loss, seconds,
+                    result.extra["best_overlap_with_earlier"], f", replaces {replaced}" if replaced else "")
         return result
+
+    def forget(self, edit_id: str) -> Forgotten:
+        """Take back the stored edit `edit_id`; R stays as it is.
+
+        Its mask moves from the stored edits to the forgotten ones: an input nearer to it than to
+        every stored edit, the forgotten prompt first of all, gets the unedited model's output,
+        and every other input routes and answers exactly as before. (Dropping the mask alone is
+        not enough: on ZsRE most prompts' masks reach tau with another edit's; see README.)
+        """
+        row = self.ledger.row_of_id(edit_id)
+        mask, feature = self.memory.index.remove([row])
+        self.memory.forgotten.add(mask, feature)
+        entry = self.ledger.forget(row)
+        routing = self.memory.route_centred(mask, feature)
+        still_fires = self.ledger.entries[int(routing.index[0])].id if routing.active[0] else None
+        if still_fires is not None:
+            logger.warning("forgotten edit %s: its prompt still fires edit %s", edit_id, still_fires)
+        return Forgotten(entry, still_fires, float(routing.overlap[0]))
+
+    def _drop_row(self, row: int) -> LedgerEntry:
+        """Remove a stored edit outright: a new edit of the same prompt takes its place."""
+        self.memory.index.remove([row])
+        return self.ledger.remove(row)
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Save the adapter and its ledger to `folder`, together and atomically."""
+        self.ledger.check_matches(self.memory.num_edits, len(self.memory.forgotten), str(folder))
+        return memoir.save_adapter(self.model, folder, files={LEDGER_FILE: self.ledger.to_json()})
 
     def _mask_of_plain_row(self, batch: TeacherForcedBatch) -> torch.Tensor:
         return self.memory.mask_of(self.plain_row_pooled(batch))

@@ -2,7 +2,7 @@
 
 The target is tokenised as `" " + target` without special tokens: it keeps the leading space
 the model sees after the prompt (on SmolLM2 "Yemen" and " Yemen" are different tokens, and
-scoring the unspaced form under-reports Rel; DESIGN §4). The prompt keeps whatever special
+scoring the unspaced form under-reports Rel). The prompt keeps whatever special
 tokens the tokenizer adds (a BOS, if any).
 """
 

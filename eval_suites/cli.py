@@ -1,4 +1,4 @@
-"""The `memoir` command: `edit`, `eval`, `report` and `demo`."""
+"""The `memoir` command: `edit`, `show`, `forget`, `eval`, `report` and `demo`."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from typing import Optional, Sequence
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from editors.edit_data import BadRecordError
-from editors.edit_run import EditRun, RunManifest, RunStateError, file_sha256
-from editors.teacher_forcing import TokenizationError
+from editors.edit_run import EditRun, RunManifest, file_sha256
+from editors.errors import EditorError
+from editors.ledger import adapter_folder
+from editors.memoir_editor import MemoirEditor
 from eval_suites.errors import EvalError
 from memoir.errors import MemoirError
+from eval_suites.adapter_commands import add_adapter_commands
 from eval_suites.demo import run_demo
 from eval_suites.edit_age import age_table
 from eval_suites.editor_setup import build_editor, load_requests
@@ -35,9 +37,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
     recorded = RunManifest.read(manifest_path) if manifest_path.exists() else None
     accelerator.wait_for_everyone()  # every process has read the folder before the main one writes to it
     requests = load_requests(args.data, args.num_edits, args.strict).requests
+    continued = str(adapter_folder(args.adapter)) if args.adapter else None
     editor = build_editor(
-        args.model, args.data, accelerator, out / "adapter", recorded.prefixes if recorded else None, args.config,
-        args.dtype, args.device_map,
+        args.model, args.data, accelerator.device, starting_adapter(out, continued),
+        recorded.prefixes if recorded else None, args.config, args.dtype, args.device_map,
     )
     manifest = RunManifest(
         model=args.model,
@@ -46,18 +49,28 @@ def cmd_edit(args: argparse.Namespace) -> int:
         num_edits=len(requests),
         hparams=editor.hparams.to_dict(),
         prefixes=editor.prefixes,
+        adapter=continued,
+        start=recorded.start if recorded else editor.ledger.written,
     )
     if recorded is not None:
         manifest.check_resumable_by(recorded)
     elif accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         manifest.write(manifest_path)
-    run = EditRun(out, editor, args.checkpoint_every, is_writer=accelerator.is_main_process)
+    run = EditRun(out, editor, args.checkpoint_every, is_writer=accelerator.is_main_process, start=manifest.start)
     log = run.run(requests)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        print(f"{len(log)} edits in {out / 'adapter'}; log in {out / 'edits.jsonl'} ({accelerator.num_processes} processes)")
+        print(f"{len(log)} edits in {out / 'adapter'}, which holds {editor.memory.num_edits} in all; "
+              f"log in {out / 'edits.jsonl'} ({accelerator.num_processes} processes)")
     return 0
+
+
+def starting_adapter(out: Path, continued: Optional[str]) -> Optional[Path]:
+    """The adapter a run starts from: its own checkpoint when resuming, else the one it continues, else none."""
+    if (out / "adapter").exists():
+        return out / "adapter"
+    return Path(continued) if continued else None
 
 
 def positive_int(text: str, option: str) -> int:
@@ -88,15 +101,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     counts = sorted({min(count, len(requests)) for count in args.num_edits})
     perplexity = args.perplexity or (args.data in SUITES and get_suite(args.data).perplexity)
     progress = tqdm(total=counts[-1], unit="edit", desc="editing", disable=not accelerator.is_main_process)
+    made: list[MemoirEditor] = []
+
+    def make_editor() -> MemoirEditor:
+        made.append(build_editor(args.model, args.data, accelerator.device, config=args.config, dtype=args.dtype, device_map=args.device_map))
+        return made[-1]
 
     def save(result: RunResult) -> None:
+        # The editor holds exactly the T edits just scored: its adapter (and ledger) goes beside the scores.
         if accelerator.is_main_process:
             folder = Path(args.out) if len(counts) == 1 else Path(args.out) / f"t{result.metrics['num_edits']}"
             save_run(result, folder)
+            made[0].save(folder / "adapter")
             tqdm.write((folder / "table.md").read_text())
 
     run_stream(
-        lambda: build_editor(args.model, args.data, accelerator, config=args.config, dtype=args.dtype, device_map=args.device_map),
+        make_editor,
         requests,
         counts,
         model_name=args.model,
@@ -139,18 +159,20 @@ def parser() -> argparse.ArgumentParser:
     edit.add_argument("--model", default="smollm2-135m", help="embedded short name or local model folder")
     edit.add_argument("--data", required=True, help=f"a suite ({', '.join(SUITES)}) or an EasyEdit JSON/JSONL file")
     edit.add_argument("--num-edits", type=int, default=None, help="apply the first N valid records (default: all)")
-    edit.add_argument("--out", required=True, help="output folder: adapter/, edits.jsonl, run.json")
+    edit.add_argument("--out", required=True, help="output folder: adapter/ (with its ledger), edits.jsonl, run.json")
+    edit.add_argument("--adapter", default=None, metavar="DIR",
+                      help="start from this saved adapter (or run folder) and add the new edits to it; DIR is only read")
     edit.add_argument("--config", default=None, help="a shipped config name or YAML file (default: the model's own)")
-    edit.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    edit.add_argument("--resume", action="store_true", help="finish an interrupted run in --out (same arguments)")
     edit.add_argument("--checkpoint-every", type=int, default=10, help="edits between atomic checkpoints")
     edit.add_argument("--strict", action="store_true", help="stop at the first bad record instead of skipping it")
     add_placement(edit)
     edit.set_defaults(run=cmd_edit)
-    evaluate = commands.add_parser("eval", help="edit T records sequentially, then score them all (DESIGN §4)")
+    add_adapter_commands(commands)
+    evaluate = commands.add_parser("eval", help="edit the first T records one after another, then score them all")
     evaluate.add_argument("--model", default="smollm2-135m", help="embedded short name or local model folder")
     evaluate.add_argument("--data", required=True, help=f"a suite ({', '.join(SUITES)}) or an EasyEdit JSON/JSONL file")
     evaluate.add_argument("--num-edits", type=parse_counts, required=True, help="T, or several: 1,10,100,1000 (one stream)")
-    evaluate.add_argument("--editor", choices=["memoir"], default="memoir")
     evaluate.add_argument("--config", default=None, help="a shipped config name or YAML file (default: the model's own)")
     evaluate.add_argument("--out", required=True, help="run folder (one sub-folder t<T> per T when several are given)")
     evaluate.add_argument("--batch-size", type=int, default=16)
@@ -173,7 +195,7 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-USER_ERRORS = (MemoirError, EvalError, BadRecordError, RunStateError, TokenizationError)
+USER_ERRORS = (MemoirError, EditorError, EvalError)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -15,9 +15,9 @@ from peft import PeftModel
 from transformers import PreTrainedTokenizerBase
 
 import memoir
-from accelerate import Accelerator
+from editors.memoir_editor import MemoirEditor
 from editors.request import EditRequest
-from eval_suites.editor_setup import build_editor, load_requests
+from eval_suites.editor_setup import load_requests
 
 
 @torch.no_grad()
@@ -53,13 +53,13 @@ def answer_table(
 def run_demo(num_edits: int = 10, model_name: str = "smollm2-135m", out_dir: str | None = None) -> Path:
     """Edit, compare, save, reload with peft, compare again; returns the adapter folder."""
     requests = load_requests("zsre", num_edits, strict=False).requests
-    editor = build_editor(model_name, "zsre", Accelerator())
+    editor = MemoirEditor.from_pretrained(model_name)
     before = answer_table("unedited model", editor.model, editor.tokenizer, requests)
     for request in requests:
         result = editor.edit(request)
         print(f"edit {result.id}: {result.steps} steps, loss {result.loss:.4f}, {result.seconds:.1f}s")
     answer_table(f"after {len(requests)} edits", editor.model, editor.tokenizer, requests, before)
-    folder = memoir.save_adapter(editor.model, Path(out_dir or tempfile.mkdtemp(prefix="memoir-demo-")) / "adapter")
+    folder = editor.save(Path(out_dir or tempfile.mkdtemp(prefix="memoir-demo-")) / "adapter")
     base = memoir.load_base_model(model_name)
     reloaded = PeftModel.from_pretrained(base, str(folder)).eval()
     answer_table(f"reloaded from {folder} with PeftModel.from_pretrained", reloaded, editor.tokenizer, requests, before)

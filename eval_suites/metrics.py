@@ -1,4 +1,4 @@
-"""Per-record scores from teacher-forced logits or generated text (DESIGN §4, EasyEdit's definitions).
+"""Per-record scores from teacher-forced logits or generated text, by EasyEdit's definitions (as WISE and MEMOIR use them).
 
 Teacher-forced functions take `logits` (B, L, V), `input_ids` (B, L) and `target_mask` (B, L)
 as built by `editors.teacher_forcing`: `target_mask` marks the target tokens, and the token at

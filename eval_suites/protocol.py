@@ -1,4 +1,4 @@
-"""The sequential editing protocol of WISE and MEMOIR (DESIGN §4).
+"""The sequential editing protocol of WISE and MEMOIR: edit T records one after another, score after the last.
 
 A fresh editor on an unedited model scores the first T records (the "unedited" row), applies
 the T edits one after another, and only then scores all T records again on the final model.

@@ -26,7 +26,7 @@ class Suite:
     name: str
     edit_file: str  # relative to eval_suites/data
     train_file: str
-    perplexity: bool  # hallucination is scored by PPL of the corrected text (DESIGN §4)
+    perplexity: bool  # hallucination is scored by PPL of the corrected text, as in WISE
     neighbours: str = SWAP_SUBJECT
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -49,6 +50,14 @@ class MaskIndex(nn.Module):
         """Cosine between each (B, D) centred query feature and the stored feature of edit `index[b]`."""
         stored = self.features[index.clamp(min=0)].to(device=queries.device, dtype=torch.float32)
         return (torch.nn.functional.normalize(queries.float(), dim=-1) * stored).sum(dim=-1)
+
+    def remove(self, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Drop the masks and features of `rows` (edits taken back) and return them; the others keep their order."""
+        keep = torch.ones(len(self), dtype=torch.bool, device=self.masks.device)
+        keep[list(rows)] = False
+        removed = (self.masks[~keep], self.features[~keep])
+        self.masks, self.features = self.masks[keep], self.features[keep]
+        return removed
 
     def overlaps(self, queries: torch.Tensor) -> torch.Tensor:
         """(B, D) bool queries -> (B, N) overlap |q ∩ M_j| / k."""

@@ -41,6 +41,8 @@ class ResidualMemory(nn.Module):
         self.register_buffer("token_weights", torch.zeros(0))
         self.top_hash = TopHash(in_features, config.top_k, config.permutation_seed)
         self.index = MaskIndex(in_features, config.top_k)
+        # Masks of forgotten edits: an input nearer to one of them than to every stored edit is not routed.
+        self.forgotten = MaskIndex(in_features, config.top_k)
 
     @property
     def num_edits(self) -> int:
@@ -64,14 +66,21 @@ class ResidualMemory(nn.Module):
         """Retrieve the best stored mask per row and decide whether it fires: its overlap must reach
         tau and, with `min_similarity`, the cosine with that edit's stored feature must reach it too."""
         centred = self.centred(pooled)
-        match = self.index.best_match(self.top_hash(centred))
+        return self.route_centred(self.top_hash(centred), centred)
+
+    def route_centred(self, queries: torch.Tensor, centred: torch.Tensor) -> Routing:
+        """`route` for (B, D) query masks and their centred features; a row nearer to a forgotten
+        edit's mask than to every stored one stays unrouted, so it gets the unedited output."""
+        match = self.index.best_match(queries)
         found = match.index >= 0
-        masks = torch.zeros(pooled.shape, dtype=torch.bool, device=pooled.device)
+        masks = torch.zeros(queries.shape, dtype=torch.bool, device=queries.device)
         if found.any():
-            masks[found] = self.index.masks[match.index[found]].to(pooled.device)
+            masks[found] = self.index.masks[match.index[found]].to(queries.device)
         active = found & (match.overlap >= self.tau)
         if self.min_similarity is not None and found.any():
             active &= self.index.similarity(centred, match.index) >= self.min_similarity
+        if len(self.forgotten) > 0:
+            active &= ~(self.forgotten.best_match(queries).overlap > match.overlap)
         return Routing(masks, active, match.overlap, match.index)
 
     def residual(self, a: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

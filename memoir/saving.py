@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
@@ -31,13 +31,21 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
         raise
 
 
-def save_adapter(model: Any, folder: str | os.PathLike, **save_kwargs: Any) -> Path:
-    """Save a `PeftModel`'s adapter to `folder`, replacing any previous one only once complete."""
+def save_adapter(
+    model: Any, folder: str | os.PathLike, files: Optional[dict[str, str | bytes]] = None, **save_kwargs: Any
+) -> Path:
+    """Save a `PeftModel`'s adapter to `folder`, replacing any previous one only once complete.
+
+    `files` (name -> content) are written into the same folder before it is swapped in, so a
+    file that describes the weights (the editor's ledger) is never out of step with them.
+    """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))
     try:
         model.save_pretrained(str(staging), **save_kwargs)
+        for name, content in (files or {}).items():
+            write_atomic(staging / name, content)
         _swap_in(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,9 +1,10 @@
-"""`memoir edit`: outputs, SIGKILL + --resume, and two accelerate processes, on a tiny model."""
+"""`memoir edit`, `show`, `forget`: outputs, SIGKILL + --resume, continuation, two accelerate processes; tiny model."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,8 +16,10 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import WORDS, tiny_model, tiny_tokenizer
+from editors.ledger import LEDGER_FILE
 
 NUM_EDITS = 24
+SPLIT = 13  # first.json: records 0-12 (12 valid, record 5 is broken); second.json: the other 12
 CONFIG = """
 memoir: {target_layer: 1, top_k: 24, tau: 0.7}
 editor: {lr: 50.0, max_steps: 25, loss_threshold: 0.0, prefix_seeds: [the, who], prefix_lengths: [3], num_background_texts: 8}
@@ -35,19 +38,21 @@ def workspace(tmp_path_factory) -> Path:
     ]
     records.insert(5, {"src": "a broken record"})
     (root / "edits.json").write_text(json.dumps(records))
+    (root / "first.json").write_text(json.dumps(records[:SPLIT]))
+    (root / "second.json").write_text(json.dumps(records[SPLIT:]))
     return root
 
 
-def memoir_command(workspace: Path, out: Path, *extra: str) -> list[str]:
+def memoir_command(workspace: Path, out: Path, *extra: str, data: str = "edits.json") -> list[str]:
     return [
-        "-m", "eval_suites.cli", "edit", "--model", str(workspace / "model"), "--data", str(workspace / "edits.json"),
+        "-m", "eval_suites.cli", "edit", "--model", str(workspace / "model"), "--data", str(workspace / data),
         "--config", str(workspace / "config.yaml"), "--out", str(out), "--checkpoint-every", "3", *extra,
     ]
 
 
-def run_memoir(workspace: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+def run_memoir(workspace: Path, out: Path, *extra: str, data: str = "edits.json") -> subprocess.CompletedProcess:
     env = os.environ | {"OMP_NUM_THREADS": "1"}
-    command = [sys.executable, *memoir_command(workspace, out, *extra)]
+    command = [sys.executable, *memoir_command(workspace, out, *extra, data=data)]
     return subprocess.run(command, capture_output=True, text=True, env=env, check=True)
 
 
@@ -61,6 +66,13 @@ def assert_same_adapter(a: Path, b: Path) -> None:
     for key in left:
         assert torch.equal(left[key], right[key]), key
     assert (a / "adapter" / "adapter_config.json").read_text() == (b / "adapter" / "adapter_config.json").read_text()
+    assert ledger_rows(a) == ledger_rows(b)
+
+
+def ledger_rows(out: Path, keep: tuple[str, ...] = ("prompt", "target", "steps", "loss")) -> list[dict]:
+    """What the adapter's ledger says of each stored edit, less when it was written and how long it took."""
+    edits = json.loads((out / "adapter" / LEDGER_FILE).read_text())["edits"]
+    return [{key: edit[key] for key in keep} for edit in edits]
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +90,11 @@ def test_edit_writes_adapter_log_and_manifest(uninterrupted):
     assert adapter_tensors(uninterrupted)["base_model.model.model.layers.1.mlp.down_proj.memoir_memory.index.masks"].shape == (NUM_EDITS, 96)
     manifest = json.loads((uninterrupted / "run.json").read_text())
     assert manifest["num_edits"] == NUM_EDITS and len(manifest["prefixes"]) == 2
+    ledger = json.loads((uninterrupted / "adapter" / LEDGER_FILE).read_text())
+    assert ledger["written"] == NUM_EDITS and [e["id"] for e in ledger["edits"]] == [line["id"] for line in lines]
+    assert ledger_rows(uninterrupted, ("prompt", "target")) == [
+        {"prompt": r["src"], "target": r["alt"]} for r in json.loads((uninterrupted.parent / "edits.json").read_text()) if "alt" in r
+    ]
 
 
 def test_rerun_without_resume_refuses_to_overwrite(workspace, uninterrupted):
@@ -98,19 +115,36 @@ def _kill_when(out: Path, process: subprocess.Popen, lines: int) -> None:
     process.wait()
 
 
+def kill_run(workspace: Path, out: Path, kill_after: int, *extra: str, data: str = "edits.json") -> None:
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, *memoir_command(workspace, out, *extra, data=data)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _kill_when(out, process, kill_after)
+    assert len((out / "edits.jsonl").read_text().splitlines()) < NUM_EDITS
+
+
 def test_sigkill_then_resume_gives_the_uninterrupted_adapter(workspace, uninterrupted):
     out = workspace / "killed"
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
     for kill_after in (4, 13):
-        process = subprocess.Popen([sys.executable, *memoir_command(workspace, out, "--resume")], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _kill_when(out, process, kill_after)
-        done = len((out / "edits.jsonl").read_text().splitlines())
-        assert done < NUM_EDITS
+        kill_run(workspace, out, kill_after, "--resume")
     run_memoir(workspace, out, "--resume")
     assert_same_adapter(out, uninterrupted)
     ids = [json.loads(line)["id"] for line in (out / "edits.jsonl").read_text().splitlines()]
     assert ids == [json.loads(line)["id"] for line in (uninterrupted / "edits.jsonl").read_text().splitlines()]
+
+
+def test_continuing_an_adapter_with_a_second_file_equals_one_run_of_both(workspace, uninterrupted):
+    first, second = workspace / "first", workspace / "second"
+    run_memoir(workspace, first, data="first.json")
+    kill_run(workspace, second, 4, "--adapter", str(first), data="second.json")
+    run_memoir(workspace, second, "--adapter", str(first), "--resume", data="second.json")
+    assert_same_adapter(second, uninterrupted)
+    ids = [edit["id"] for edit in json.loads((second / "adapter" / LEDGER_FILE).read_text())["edits"]]
+    assert len(set(ids)) == NUM_EDITS and ids[SPLIT - 1] == "0.2"  # second.json's ids restart at 0
+    assert len(ledger_rows(first)) == SPLIT - 1  # the continued adapter is only read
+    with pytest.raises(subprocess.CalledProcessError) as failure:
+        run_memoir(workspace, second, "--adapter", str(workspace / "uninterrupted"), "--resume", data="second.json")
+    assert "--resume: this run's adapter differs" in failure.value.stderr and "Traceback" not in failure.value.stderr
 
 
 def test_two_accelerate_processes_give_the_one_process_adapter(workspace, uninterrupted):
@@ -146,6 +180,9 @@ def test_eval_writes_one_run_folder_per_t_and_two_processes_agree(workspace):
         assert metrics["num_edits"] == t and metrics["editor"] == "memoir"
         assert {"rel", "gen", "loc", "exact_match", "fired_on_unrelated", "unedited"} <= set(metrics)
         assert len((one / f"t{t}" / "records.jsonl").read_text().splitlines()) == t
+        held = json.loads(memoir_cli("show", str(one / f"t{t}"), "--json").stdout)
+        records = [json.loads(line) for line in (one / f"t{t}" / "records.jsonl").read_text().splitlines()]
+        assert held["num_edits"] == t and [e["id"] for e in held["edits"]] == [r["id"] for r in records]
     two = workspace / "eval-two"
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
@@ -170,3 +207,43 @@ def test_bad_arguments_give_a_message_not_a_traceback(workspace, tmp_path):
     assert finished.returncode == 2
     assert "memoir edit: --data 'no-such-suite' is neither a suite" in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+def memoir_cli(*args: str) -> subprocess.CompletedProcess:
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "eval_suites.cli", *args], capture_output=True, text=True, env=env)
+
+
+def test_show_lists_the_stored_edits_and_forget_takes_some_back(tmp_path, uninterrupted):
+    shown = json.loads(memoir_cli("show", str(uninterrupted), "--json").stdout)
+    assert shown["num_edits"] == shown["written"] == NUM_EDITS and shown["config"]["top_k"] == 24
+    assert [e["prompt"] for e in shown["edits"]] == [row["prompt"] for row in ledger_rows(uninterrupted)]
+    text = memoir_cli("show", str(uninterrupted / "adapter")).stdout
+    assert f"{NUM_EDITS} edits" in text and "the the w0 -> w40" in text and "  tau: 0.7" in text
+    copy = tmp_path / "copy"
+    shutil.copytree(uninterrupted, copy)
+    forgot = memoir_cli("forget", str(copy), "--id", "3", "--id", "7")
+    assert forgot.returncode == 0, forgot.stderr
+    assert "forgot 3:" in forgot.stdout and f"{NUM_EDITS - 2} edits left" in forgot.stdout
+    shown = json.loads(memoir_cli("show", str(copy), "--json").stdout)
+    assert shown["num_edits"] == NUM_EDITS - 2 and shown["written"] == NUM_EDITS
+    assert [e["id"] for e in shown["forgotten"]] == ["3", "7"]
+    assert "forgotten 3 at " in memoir_cli("show", str(copy)).stdout
+    assert [e["id"] for e in shown["edits"]] == [e["id"] for e in ledger_dicts(uninterrupted) if e["id"] not in ("3", "7")]
+    before, after = adapter_tensors(uninterrupted), adapter_tensors(copy)
+    masks = next(key for key in before if key.endswith("index.masks"))
+    keep = [row for row, e in enumerate(ledger_dicts(uninterrupted)) if e["id"] not in ("3", "7")]
+    assert torch.equal(after[masks], before[masks][keep])
+    forgotten = masks.replace("index.masks", "forgotten.masks")
+    taken = [row for row, e in enumerate(ledger_dicts(uninterrupted)) if e["id"] in ("3", "7")]
+    assert torch.equal(after[forgotten], before[masks][taken])
+    assert all(torch.equal(after[key], before[key]) for key in before if key not in (masks, forgotten))
+    unknown = memoir_cli("forget", str(copy), "--id", "3")
+    assert unknown.returncode == 2 and "memoir forget: No stored edit has id '3'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    missing = memoir_cli("show", str(tmp_path))
+    assert missing.returncode == 2 and "holds no saved adapter" in missing.stderr
+
+
+def ledger_dicts(out: Path) -> list[dict]:
+    return json.loads((out / "adapter" / LEDGER_FILE).read_text())["edits"]

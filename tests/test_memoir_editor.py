@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from conftest import tiny_model, tiny_tokenizer, wrap
+from editors.background import background_mean, shipped_background_texts
 from editors.edit_loss import CachedEditLoss, NaiveEditLoss
+from editors.errors import InvalidSettingsError
 from editors.memoir_editor import MemoirEditor
 from editors.memoir_hparams import MemoirHparams
 from editors.request import EditRequest
@@ -76,10 +78,14 @@ def test_edits_are_kept_between_calls_and_reported_with_their_overlap():
     assert 0.0 < second.extra["best_overlap_with_earlier"] <= 1.0
 
 
-def test_fresh_memory_without_background_texts_is_refused():
-    model = wrap(tiny_model())
-    with pytest.raises(ValueError, match="background_texts"):
-        MemoirEditor(model, tiny_tokenizer(), MemoirHparams(prefix_mode="none"))
+def test_fresh_memory_without_background_texts_takes_the_shipped_ones():
+    hparams = MemoirHparams(prefix_mode="none", num_background_texts=5)
+    editor = MemoirEditor(wrap(tiny_model()), tiny_tokenizer(), hparams)
+    expected = background_mean(wrap(tiny_model()), tiny_tokenizer(), shipped_background_texts()[:5])
+    assert editor.memory.background.any()
+    torch.testing.assert_close(editor.memory.background, expected)
+    with pytest.raises(InvalidSettingsError, match="background_texts"):
+        MemoirEditor(wrap(tiny_model()), tiny_tokenizer(), hparams, background_texts=[])
 
 
 def test_unknown_hyperparameter_is_refused():

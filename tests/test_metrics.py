@@ -1,4 +1,4 @@
-"""Batches and metrics on hand-made logits whose right answer is known (DESIGN §4)."""
+"""Batches and metrics on hand-made logits whose right answer is known."""
 
 from __future__ import annotations
 

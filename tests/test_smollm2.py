@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from accelerate import Accelerator
 
 import memoir
 from eval_suites.demo import greedy_answers
@@ -33,7 +32,7 @@ def test_wrapped_empty_model_answers_exactly_as_the_plain_model(tokenizer):
 @pytest.fixture(scope="module")
 def edited():
     requests = load_requests("zsre", 3, strict=False).requests
-    editor = build_editor("smollm2-135m", "zsre", Accelerator())
+    editor = build_editor("smollm2-135m", "zsre")
     unrelated = ["The capital of France is"] + [r.locality_prompt for r in requests]
     before = greedy_answers(editor.model, editor.tokenizer, unrelated)
     results = editor.edit_stream(requests)
