@@ -231,13 +231,12 @@ def test_show_lists_the_stored_edits_and_forget_takes_some_back(tmp_path, uninte
     assert "forgotten 3 at " in memoir_cli("show", str(copy)).stdout
     assert [e["id"] for e in shown["edits"]] == [e["id"] for e in ledger_dicts(uninterrupted) if e["id"] not in ("3", "7")]
     before, after = adapter_tensors(uninterrupted), adapter_tensors(copy)
-    masks = next(key for key in before if key.endswith("index.masks"))
     keep = [row for row, e in enumerate(ledger_dicts(uninterrupted)) if e["id"] not in ("3", "7")]
-    assert torch.equal(after[masks], before[masks][keep])
-    forgotten = masks.replace("index.masks", "forgotten.masks")
     taken = [row for row, e in enumerate(ledger_dicts(uninterrupted)) if e["id"] in ("3", "7")]
-    assert torch.equal(after[forgotten], before[masks][taken])
-    assert all(torch.equal(after[key], before[key]) for key in before if key not in (masks, forgotten))
+    per_edit = [key for key in before if ".index." in key]  # each edit's mask and feature
+    assert per_edit and all(torch.equal(after[key], before[key][keep]) for key in per_edit)
+    assert all(torch.equal(after[key.replace(".index.", ".forgotten.")], before[key][taken]) for key in per_edit)
+    assert all(torch.equal(after[key], before[key]) for key in before if key not in per_edit and ".forgotten." not in key)
     unknown = memoir_cli("forget", str(copy), "--id", "3")
     assert unknown.returncode == 2 and "memoir forget: No stored edit has id '3'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
