@@ -7,7 +7,9 @@ Importing this package registers the MEMOIR method with peft, so `PeftModel.from
 from memoir.base_models import EMBEDDED_MODELS, load_base_model, load_tokenizer, resolve_model_path
 from memoir.config import MemoirConfig
 from memoir.errors import (
+    AdapterFileError,
     AdapterShapeError,
+    BaseModelMismatchError,
     InvalidConfigError,
     MemoirError,
     ModelNotAvailableError,
@@ -25,7 +27,9 @@ from memoir.top_hash import TopHash
 register_with_peft()
 
 __all__ = [
+    "AdapterFileError",
     "AdapterShapeError",
+    "BaseModelMismatchError",
     "EMBEDDED_MODELS",
     "InvalidConfigError",
     "MaskIndex",

@@ -18,6 +18,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from memoir.errors import ModelNotAvailableError
+from memoir.saving import current_umask
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def _convert(embedded: EmbeddedModel, target: Path) -> None:
         del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp's folder is private; the cache follows the umask
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)

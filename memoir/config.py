@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
 
 from peft.config import PeftConfig
 
-from memoir.errors import InvalidConfigError
+from memoir.adapter_files import check_adapter_folder
+from memoir.errors import AdapterFileError, InvalidConfigError
 from memoir.peft_type import MemoirPeftType
 
 POOLINGS = ("mean", "last", "idf")
@@ -45,6 +48,10 @@ class MemoirConfig(PeftConfig):
     base_model_alias: Optional[str] = field(
         default=None, metadata={"help": "Short name of an embedded base model, used when its local path is gone."}
     )
+    base_fingerprint: Optional[dict[str, Any]] = field(
+        default=None,
+        metadata={"help": "Architecture, sizes and wrapped-weight hash of the base model, set at injection (memoir.fingerprint)."},
+    )
     target_modules: Optional[list[str]] = field(default=None, metadata={"help": "Derived from target_layer."})
     task_type: Optional[str] = field(default="CAUSAL_LM", metadata={"help": "peft task type."})
 
@@ -56,15 +63,48 @@ class MemoirConfig(PeftConfig):
 
     def validate(self) -> None:
         """Check the values that need no model; the model-dependent checks run at injection."""
-        if not isinstance(self.target_layer, int) or self.target_layer < 0:
+        if not _is_int(self.target_layer) or self.target_layer < 0:
             raise InvalidConfigError(f"target_layer must be a layer index >= 0, got {self.target_layer!r}.")
-        if not isinstance(self.top_k, int) or self.top_k <= 0:
+        if not _is_int(self.top_k) or self.top_k <= 0:
             raise InvalidConfigError(f"top_k must be a positive int (a few % to 30 % of the MLP width), got {self.top_k!r}.")
-        if not 0.0 < float(self.tau) <= 1.0:
+        if not _is_number(self.tau) or not 0.0 < float(self.tau) <= 1.0:
             raise InvalidConfigError(f"tau must lie in (0, 1] (paper: 0.4 ZsRE, 0.9 hallucination), got {self.tau!r}.")
-        if self.pooling not in POOLINGS:
+        if not isinstance(self.pooling, str) or self.pooling not in POOLINGS:
             raise InvalidConfigError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}.")
-        if not float(self.idf_power) > 0.0:
+        if not _is_number(self.idf_power) or not float(self.idf_power) > 0.0:
             raise InvalidConfigError(f"idf_power must be > 0 (2.0 is the SmolLM2 default), got {self.idf_power!r}.")
-        if self.min_similarity is not None and not -1.0 <= float(self.min_similarity) <= 1.0:
+        if self.min_similarity is not None and (not _is_number(self.min_similarity) or not -1.0 <= float(self.min_similarity) <= 1.0):
             raise InvalidConfigError(f"min_similarity must be a cosine in [-1, 1] or None, got {self.min_similarity!r}.")
+        if not _is_int(self.permutation_seed) or self.permutation_seed < 0:
+            raise InvalidConfigError(f"permutation_seed must be an int >= 0, got {self.permutation_seed!r}.")
+        if not isinstance(self.center_residual, bool):
+            raise InvalidConfigError(f"center_residual must be true or false, got {self.center_residual!r}.")
+        if not isinstance(self.module_path, str) or not self.module_path:
+            raise InvalidConfigError(f"module_path must name a module such as 'mlp.down_proj', got {self.module_path!r}.")
+        if self.base_fingerprint is not None and not isinstance(self.base_fingerprint, dict):
+            raise InvalidConfigError(f"base_fingerprint must be a mapping, got {type(self.base_fingerprint).__name__}.")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str, subfolder: Optional[str] = None, **kwargs: Any) -> "MemoirConfig":
+        """peft's loader, after checking a local folder's files; errors name the folder.
+
+        Every loading route (MemoirModel, PeftModel, AutoPeftModelForCausalLM) reads the config
+        through here before any weight, so a pickle-only or truncated adapter is refused first.
+        """
+        folder = Path(pretrained_model_name_or_path, subfolder or "")
+        if folder.is_dir():
+            check_adapter_folder(folder)
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, subfolder=subfolder, **kwargs)
+        except (InvalidConfigError, json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise AdapterFileError(
+                f"{folder / 'adapter_config.json'} is not a valid MEMOIR config: {error} Restore the file or save the adapter again."
+            ) from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -23,3 +23,11 @@ class ModelNotAvailableError(MemoirError, FileNotFoundError):
 
 class RoutingError(MemoirError, RuntimeError):
     """A forward pass cannot be routed (e.g. a decode step without a prefill)."""
+
+
+class AdapterFileError(MemoirError, ValueError):
+    """An adapter folder cannot be read safely: no safetensors weights, a truncated file, a bad config."""
+
+
+class BaseModelMismatchError(MemoirError, ValueError):
+    """A saved adapter's base-model fingerprint differs from the model it is loaded onto."""

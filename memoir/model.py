@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-import json
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -13,15 +13,17 @@ from peft import PeftModel, get_peft_model
 from peft.tuners.tuners_utils import BaseTuner
 from torch import nn
 
-from memoir.architecture import check_target
+from memoir.architecture import check_target, decoder_layers
 from memoir.base_models import EMBEDDED_MODELS, load_base_model
 from memoir.config import MemoirConfig
 from memoir.defaults import resolve_defaults
 from memoir.errors import InvalidConfigError, ModelNotAvailableError
+from memoir.fingerprint import base_fingerprint, check_same_base
 from memoir.layer import MemoirLayer
 from memoir.prompt_context import prompt_context_from_inputs
 from memoir.residual_memory import ResidualMemory
 
+logger = logging.getLogger(__name__)
 
 class MemoirModel(BaseTuner):
     """Wraps a causal LM with a MEMOIR residual memory on one decoder layer's `down_proj`.
@@ -40,6 +42,7 @@ class MemoirModel(BaseTuner):
             raise InvalidConfigError("This model already has a MEMOIR memory: one memory per model is supported.")
         config = self.peft_config[adapter_name]
         check_target(model, config.target_layer, config.module_path)
+        _check_base_model(model, config)
         super().inject_adapter(model, adapter_name, **kwargs)
 
     def _create_and_replace(
@@ -116,15 +119,18 @@ class MemoirModel(BaseTuner):
         dtype: torch.dtype = torch.float32,
         device_map: Optional[str | dict] = None,
         is_trainable: bool = False,
+        allow_other_base: bool = False,
     ) -> PeftModel:
         """Load a saved MEMOIR adapter folder, or wrap a plain model with an empty memory.
 
         For a plain model the memory takes `config` if given, else the model's defaults from
         `configs/` (matched by short name or by shape). The result is a peft `PeftModel`.
+        An adapter whose base model is not the one it was written on is refused unless
+        `allow_other_base` (or `MEMOIR_ALLOW_OTHER_BASE=1`); it then takes the new base's fingerprint.
         """
         adapter_config = Path(name_or_path) / "adapter_config.json"
         if adapter_config.is_file():
-            return _load_adapter(Path(name_or_path), dtype, device_map, is_trainable)
+            return _load_adapter(Path(name_or_path), dtype, device_map, is_trainable, allow_other_base)
         base = load_base_model(name_or_path, dtype=dtype, device_map=device_map)
         config = config or _default_config(name_or_path)
         if name_or_path in EMBEDDED_MODELS:
@@ -149,9 +155,26 @@ def _default_config(name_or_path: str) -> MemoirConfig:
     return MemoirConfig(task_type="CAUSAL_LM", **defaults["memoir"])
 
 
-def _load_adapter(folder: Path, dtype: torch.dtype, device_map: Optional[str | dict], is_trainable: bool) -> PeftModel:
-    saved = json.loads((folder / "adapter_config.json").read_text())
-    base_path, alias = saved.get("base_model_name_or_path"), saved.get("base_model_alias")
+def _check_base_model(model: nn.Module, config: MemoirConfig) -> None:
+    """Record the base model's fingerprint in a new adapter's config; refuse a saved one that differs."""
+    weight = decoder_layers(model)[config.target_layer].get_submodule(config.module_path).weight
+    current = base_fingerprint(model, weight)
+    if current is None:
+        logger.warning("the base model's weights are not loaded (meta device): its fingerprint is not checked")
+        return
+    if config.base_fingerprint is not None:
+        check_same_base(config.base_fingerprint, current, config.base_model_alias)
+    config.base_fingerprint = current
+
+
+def _load_adapter(
+    folder: Path, dtype: torch.dtype, device_map: Optional[str | dict], is_trainable: bool, allow_other_base: bool
+) -> PeftModel:
+    config = MemoirConfig.from_pretrained(str(folder))
+    if allow_other_base:
+        logger.warning("%s: allow_other_base=True, its base model is not checked", folder)
+        config.base_fingerprint = None
+    base_path, alias = config.base_model_name_or_path, config.base_model_alias
     if base_path and Path(base_path).exists():
         reference = base_path
     elif alias:
@@ -161,4 +184,4 @@ def _load_adapter(folder: Path, dtype: torch.dtype, device_map: Optional[str | d
     else:
         raise ModelNotAvailableError(f"{folder} records no base model: load it with PeftModel.from_pretrained(base, folder).")
     base = load_base_model(reference, dtype=dtype, device_map=device_map)
-    return PeftModel.from_pretrained(base, str(folder), is_trainable=is_trainable)
+    return PeftModel.from_pretrained(base, str(folder), is_trainable=is_trainable, config=config)

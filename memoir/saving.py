@@ -2,7 +2,9 @@
 
 peft writes the weights and the config one after the other into the target folder; a crash
 between them leaves a folder that loads wrong. Writing a sibling temp folder and swapping it in
-keeps the previous adapter whole until the new one is complete.
+keeps the previous adapter whole until the new one is complete. `tempfile` creates its files
+and folders private (0600 / 0700); they are given the modes of a plain `open`/`mkdir` under the
+user's umask before they are moved into place, so another user can read a saved adapter.
 """
 
 from __future__ import annotations
@@ -24,11 +26,18 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
             stream.write(data.encode("utf-8") if isinstance(data, str) else data)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
+        os.chmod(temporary, 0o666 & ~current_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    """The process umask (read by setting it, as POSIX offers no getter, then restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save_adapter(
@@ -46,10 +55,19 @@ def save_adapter(
         model.save_pretrained(str(staging), **save_kwargs)
         for name, content in (files or {}).items():
             write_atomic(staging / name, content)
+        _follow_umask(staging)
         _swap_in(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _follow_umask(staging: Path) -> None:
+    """Give the staged folder and its files the modes `mkdir`/`open` would (safetensors writes 0600)."""
+    umask = current_umask()
+    for path in staging.rglob("*"):
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+    os.chmod(staging, 0o777 & ~umask)
 
 
 def _swap_in(staging: Path, folder: Path) -> None:

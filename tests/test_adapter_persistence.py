@@ -86,9 +86,12 @@ def test_fresh_process_loads_identical_logits(saved):
     assert torch.equal(torch.load(out), model(PROMPTS).logits)
 
 
-def test_adapter_that_does_not_fit_the_base_model_is_refused(saved):
+def test_adapter_that_does_not_fit_the_base_model_is_refused(saved, monkeypatch):
     _, _, tmp_path = saved
     other = tiny_model("llama", intermediate_size=80)
+    with pytest.raises(memoir.BaseModelMismatchError, match="intermediate_size"):
+        PeftModel.from_pretrained(other, str(tmp_path / "adapter"))
+    monkeypatch.setenv("MEMOIR_ALLOW_OTHER_BASE", "1")  # past the fingerprint, the shapes still refuse it
     with pytest.raises(memoir.AdapterShapeError, match="base model"):
         PeftModel.from_pretrained(other, str(tmp_path / "adapter"))
 
