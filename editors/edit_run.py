@@ -5,13 +5,16 @@ edit ever written into it (`written`), and the run's manifest records that count
 (non-zero when the run continues an earlier adapter). A checkpoint writes the log first, then
 swaps in the adapter with its ledger, each atomically; on resume the log is cut back to what the
 adapter holds. Killed at any point, a resumed run therefore ends with the same adapter as an
-uninterrupted one, no edit lost or applied twice.
+uninterrupted one, no edit lost or applied twice. Checkpoints fall due after a number of edits or
+a number of seconds, whichever comes first, so a stream of slow edits (a large model) loses at
+most about that many seconds of work.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -66,12 +69,21 @@ class EditRun:
     """
 
     def __init__(
-        self, out_dir: Path, editor: MemoirEditor, checkpoint_every: int = 10, is_writer: bool = True, start: int = 0
+        self,
+        out_dir: Path,
+        editor: MemoirEditor,
+        checkpoint_every: int = 10,
+        is_writer: bool = True,
+        start: int = 0,
+        checkpoint_seconds: float = 60.0,
     ) -> None:
-        if checkpoint_every < 1:
-            raise InvalidSettingsError("checkpoint_every must be >= 1.")
+        if checkpoint_every < 1 or not checkpoint_seconds > 0:
+            raise InvalidSettingsError(
+                f"checkpoints need checkpoint_every >= 1 and checkpoint_seconds > 0, got {checkpoint_every} and {checkpoint_seconds}."
+            )
         self.out_dir, self.editor = Path(out_dir), editor
-        self.checkpoint_every, self.is_writer, self.start = checkpoint_every, is_writer, start
+        self.checkpoint_every, self.checkpoint_seconds = checkpoint_every, checkpoint_seconds
+        self.is_writer, self.start = is_writer, start
         self.adapter_dir, self.log_path = self.out_dir / "adapter", self.out_dir / "edits.jsonl"
 
     def applied_log(self) -> list[str]:
@@ -86,7 +98,7 @@ class EditRun:
         log = self.applied_log()
         pending = requests[len(log) :]
         progress = tqdm(total=len(requests), initial=len(log), unit="edit", disable=not self.is_writer, desc="editing")
-        running_loss = None
+        running_loss, last_checkpoint = None, time.monotonic()
         for count, request in enumerate(pending, start=1):
             result = self.editor.edit(request)
             log.append(json.dumps(result.to_dict()))
@@ -95,8 +107,10 @@ class EditRun:
             progress.update()
             if on_edit is not None:
                 on_edit(result)
-            if count % self.checkpoint_every == 0 or count == len(pending):
+            due = time.monotonic() - last_checkpoint >= self.checkpoint_seconds
+            if due or count % self.checkpoint_every == 0 or count == len(pending):
                 self.checkpoint(log)
+                last_checkpoint = time.monotonic()
         progress.close()
         return log
 

@@ -13,6 +13,10 @@ class BadRecordError(EditorError, ValueError):
     """A record of an edit file cannot become an edit; raised only in strict mode."""
 
 
+class EditDataError(EditorError, ValueError):
+    """An edit file cannot be read (encoding, syntax) or holds no record that can become an edit."""
+
+
 class TokenizationError(EditorError, ValueError):
     """A prompt or target cannot be turned into tokens that can be trained or scored."""
 

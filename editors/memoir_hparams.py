@@ -11,6 +11,7 @@ from editors.errors import InvalidSettingsError
 from memoir.defaults import ModelRef, resolve_defaults
 
 DEFAULT_PREFIX_SEEDS = ("I", "You", "Because", "Yes", "Q: ")
+PREFIX_MODES = ("greedy", "sampled", "none")
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +34,33 @@ class MemoirHparams:
     num_background_texts: int = 100
     fast_path: bool = True
 
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse values an edit cannot run with, before any model is loaded."""
+        for name in ("lr", "grad_clip"):
+            _require(name, getattr(self, name), _is_number(getattr(self, name)) and getattr(self, name) > 0, "a number > 0")
+        for name in ("loss_threshold", "weight_decay"):
+            _require(name, getattr(self, name), _is_number(getattr(self, name)) and getattr(self, name) >= 0, "a number >= 0")
+        for name in ("max_steps", "num_background_texts"):
+            _require(name, getattr(self, name), _is_int(getattr(self, name)) and getattr(self, name) >= 1, "a whole number >= 1")
+        _require("prefix_seeds", self.prefix_seeds, _tuple_of(self.prefix_seeds, lambda seed: isinstance(seed, str) and seed != ""),
+                 "a list of non-empty strings")
+        _require("prefix_lengths", self.prefix_lengths, _tuple_of(self.prefix_lengths, lambda n: _is_int(n) and n >= 1),
+                 "a list of whole numbers >= 1")
+        _require("prefix_mode", self.prefix_mode, isinstance(self.prefix_mode, str) and self.prefix_mode in PREFIX_MODES,
+                 f"one of {PREFIX_MODES}")
+        _require("fast_path", self.fast_path, isinstance(self.fast_path, bool), "true or false")
+
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "MemoirHparams":
+    def from_dict(cls, values: Any) -> "MemoirHparams":
+        if not isinstance(values, dict):
+            raise InvalidSettingsError(f"the editor settings must be a mapping of names to values, got {type(values).__name__}.")
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
-            raise InvalidSettingsError(f"Unknown editor hyperparameters {sorted(unknown)}; known: {sorted(known)}.")
+            raise InvalidSettingsError(f"Unknown editor hyperparameters {sorted(map(str, unknown))}; known: {sorted(known)}.")
         converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         return cls(**converted)
 
@@ -57,3 +79,20 @@ class MemoirHparams:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def _require(name: str, value: Any, valid: bool, expected: str) -> None:
+    if not valid:
+        raise InvalidSettingsError(f"editor setting {name} must be {expected}, got {value!r}; fix it in the config file.")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # NaN is no setting
+
+
+def _tuple_of(values: Any, valid: Any) -> bool:
+    return isinstance(values, tuple) and all(valid(value) for value in values)

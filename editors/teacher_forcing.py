@@ -9,14 +9,19 @@ tokens the tokenizer adds (a BOS, if any).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
 from editors.base import positions
-from editors.errors import TokenizationError
+from editors.errors import BadRecordError, TokenizationError
+from editors.request import EditRequest
+
+# The longest row (prompt + answer) an edit or a score may use, whatever the model's positions: a
+# fact is a sentence or two, and a row of thousands of tokens takes minutes and gigabytes per step.
+MAX_ROW_TOKENS = 1024
 
 
 def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
@@ -43,6 +48,33 @@ def target_ids(tokenizer: PreTrainedTokenizerBase, target: str) -> list[int]:
     if not ids:
         raise TokenizationError(f"target {target!r} tokenises to no tokens")
     return ids
+
+
+def row_length_check(
+    tokenizer: PreTrainedTokenizerBase, max_positions: Optional[int], reserved: int = 0
+) -> Callable[[EditRequest], None]:
+    """A check for `load_edit_data` that refuses a request whose rows cannot be trained or scored.
+
+    Every row a request gives (prompt, rephrase and OOD rephrase each followed by the target;
+    the locality prompt and its answer) must fit in min(max_positions, MAX_ROW_TOKENS) tokens
+    less `reserved` (the context prefixes an edit puts in front).
+    """
+    limit = min(max_positions or MAX_ROW_TOKENS, MAX_ROW_TOKENS) - reserved
+
+    def check(request: EditRequest) -> None:
+        rows = [(name, getattr(request, name), request.target) for name in ("prompt", "rephrase", "ood_rephrase")]
+        rows.append(("locality_prompt", request.locality_prompt, request.locality_answer))
+        for name, prompt, answer in rows:
+            if prompt is None:
+                continue
+            try:
+                length = len(prompt_ids(tokenizer, prompt)) + (len(target_ids(tokenizer, answer)) if answer else 0)
+            except TokenizationError as error:
+                raise BadRecordError(f"{name}: {error}") from None
+            if length > limit:
+                raise BadRecordError(f"{name} and its answer take {length} tokens, more than the {limit} an edit allows; shorten them")
+
+    return check
 
 
 @dataclass

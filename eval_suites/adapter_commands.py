@@ -52,13 +52,13 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_adapter_commands(commands: Any) -> None:
-    """`show` and `forget`: read or take back what a saved adapter holds."""
-    show = commands.add_parser("show", help="list the edits a saved adapter holds (count, config, ledger)")
+def add_adapter_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """`show` and `forget`: read or take back what a saved adapter holds (`parents`: the options every command takes)."""
+    show = commands.add_parser("show", parents=parents, help="list the edits a saved adapter holds (count, config, ledger)")
     show.add_argument("adapter", metavar="DIR", help="an adapter folder or a `memoir edit --out` folder")
     show.add_argument("--json", action="store_true", help="print one JSON document (for tools)")
     show.set_defaults(run=cmd_show)
-    forget = commands.add_parser("forget", help="take stored edits back (their masks and ledger rows); saves in place")
+    forget = commands.add_parser("forget", parents=parents, help="take stored edits back (their masks and ledger rows); saves in place")
     forget.add_argument("adapter", metavar="DIR", help="an adapter folder or a `memoir edit --out` folder")
     forget.add_argument("--id", dest="ids", metavar="ID", action="append", required=True, help="id of the edit to forget (repeatable)")
     forget.set_defaults(run=cmd_forget)

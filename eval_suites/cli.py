@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from editors.edit_run import EditRun, RunManifest, file_sha256
-from editors.errors import EditorError
+from editors.errors import EditorError, RunStateError
 from editors.ledger import adapter_folder
 from editors.memoir_editor import MemoirEditor
 from eval_suites.errors import EvalError
@@ -21,45 +22,73 @@ from memoir.errors import MemoirError
 from eval_suites.adapter_commands import add_adapter_commands
 from eval_suites.demo import run_demo
 from eval_suites.edit_age import age_table
-from eval_suites.editor_setup import build_editor, load_requests
+from eval_suites.editor_setup import build_editor, load_requests, preflight
 from eval_suites.protocol import RunResult, run_stream
 from eval_suites.report import markdown_table, plot_runs
-from eval_suites.run_dir import save_run
+from eval_suites.run_dir import run_folders, save_run
+from eval_suites.run_log import configure_console, console_beside_progress, run_log
 from eval_suites.sharding import sharded_scoring
 from eval_suites.suites import SUITES, get_suite, resolve_data, with_neighbour_probes
+
+logger = logging.getLogger("eval_suites.cli")  # not __name__: that is __main__ under `python -m`
+
+
+def writable_folder(out: Path) -> None:
+    """Refuse an `--out` that is a file or lies under a folder this user cannot write, before any work."""
+    if out.exists() and not out.is_dir():
+        raise RunStateError(f"--out {out} is a file, not a folder: choose another --out.")
+    existing = next(folder for folder in (out, *out.parents) if folder.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunStateError(f"--out {out}: {existing} is not writable by this user: choose another --out.")
+
+
+def recorded_run(out: Path, resume: bool) -> Optional[RunManifest]:
+    """The run recorded in `out/run.json`, if any; refused unless the user asked to --resume it."""
+    manifest_path = out / "run.json"
+    if not manifest_path.exists():
+        return None
+    if not resume:
+        raise RunStateError(f"{out} already holds a run: pass --resume to continue it, or choose another --out.")
+    try:
+        return RunManifest.read(manifest_path)
+    except (ValueError, TypeError) as error:
+        raise RunStateError(f"{manifest_path} is damaged ({error}): choose another --out, or delete {out} to start again.") from None
+
 
 def cmd_edit(args: argparse.Namespace) -> int:
     accelerator = Accelerator()
     out = Path(args.out)
-    manifest_path = out / "run.json"
-    if manifest_path.exists() and not args.resume:
-        raise SystemExit(f"{out} already holds a run: pass --resume to continue it, or choose another --out.")
-    recorded = RunManifest.read(manifest_path) if manifest_path.exists() else None
-    accelerator.wait_for_everyone()  # every process has read the folder before the main one writes to it
-    requests = load_requests(args.data, args.num_edits, args.strict).requests
+    writable_folder(out)
+    recorded = recorded_run(out, args.resume)
     continued = str(adapter_folder(args.adapter)) if args.adapter else None
-    editor = build_editor(
-        args.model, args.data, accelerator.device, starting_adapter(out, continued),
-        recorded.prefixes if recorded else None, args.config, args.dtype, args.device_map,
-    )
+    checked = preflight(args.model, args.config)
+    requests = load_requests(args.data, args.num_edits, args.strict, checked.check).requests
     manifest = RunManifest(
         model=args.model,
         data=str(resolve_data(args.data)),
         data_sha256=file_sha256(resolve_data(args.data)),
         num_edits=len(requests),
-        hparams=editor.hparams.to_dict(),
-        prefixes=editor.prefixes,
+        hparams=checked.hparams.to_dict(),
         adapter=continued,
-        start=recorded.start if recorded else editor.ledger.written,
     )
     if recorded is not None:
         manifest.check_resumable_by(recorded)
-    elif accelerator.is_main_process:
+    accelerator.wait_for_everyone()  # every process has read the folder before the main one writes to it
+    editor = build_editor(
+        args.model, args.data, accelerator.device, starting_adapter(out, continued),
+        recorded.prefixes if recorded else None, args.config, args.dtype, args.device_map,
+    )
+    manifest.prefixes = editor.prefixes
+    manifest.start = recorded.start if recorded else editor.ledger.written
+    if recorded is None and accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        manifest.write(manifest_path)
-    run = EditRun(out, editor, args.checkpoint_every, is_writer=accelerator.is_main_process, start=manifest.start)
-    log = run.run(requests)
-    accelerator.wait_for_everyone()
+        manifest.write(out / "run.json")
+    with run_log(out, accelerator.is_main_process), console_beside_progress():
+        logger.info("memoir edit: %d edits from %s into %s (resume: %s)", len(requests), manifest.data, out, recorded is not None)
+        run = EditRun(out, editor, args.checkpoint_every, accelerator.is_main_process, manifest.start, args.checkpoint_seconds)
+        log = run.run(requests)
+        accelerator.wait_for_everyone()
+        logger.info("memoir edit: %d edits in %s", len(log), out / "adapter")
     if accelerator.is_main_process:
         print(f"{len(log)} edits in {out / 'adapter'}, which holds {editor.memory.num_edits} in all; "
               f"log in {out / 'edits.jsonl'} ({accelerator.num_processes} processes)")
@@ -84,6 +113,22 @@ def positive_int(text: str, option: str) -> int:
     return value
 
 
+def positive_seconds(text: str) -> float:
+    """A number of seconds > 0 for --checkpoint-seconds, or a usage error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--checkpoint-seconds takes a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--checkpoint-seconds needs a number > 0, got {text}")
+    return value
+
+
+def count_of(option: str) -> Any:
+    """The argparse type of one whole-number option >= 1."""
+    return lambda text: positive_int(text, option)
+
+
 def parse_counts(text: str) -> list[int]:
     counts = [positive_int(part, "--num-edits") for part in text.split(",") if part.strip()]
     if not counts:
@@ -95,46 +140,85 @@ def parse_blocks(text: str) -> int:
     return positive_int(text, "--by-age")
 
 
+class EditingProgress:
+    """The eval progress bar: shown once the model has loaded, its rate counting editing time only.
+
+    `run_stream` scores between stretches of editing; `scored` wraps the scoring function and
+    restarts the bar's clock after each scoring, so the shown s/edit is the edits' own.
+    """
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled, self.bar = total, enabled, None
+
+    def start(self) -> None:
+        self.bar = tqdm(total=self.total, unit="edit", desc="editing", disable=not self.enabled)
+
+    def scored(self, score: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            records = score(*args, **kwargs)
+            self.bar.unpause()
+            return records
+
+        return timed
+
+    def edited(self, result: Any) -> None:
+        self.bar.update()
+        self.bar.set_postfix(loss=f"{result.loss:.4f}", steps=result.steps)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     accelerator = Accelerator()
-    requests = with_neighbour_probes(args.data, load_requests(args.data, max(args.num_edits), args.strict).requests)
+    out = Path(args.out)
+    writable_folder(out)
+    check = preflight(args.model, args.config).check
+    requests = with_neighbour_probes(args.data, load_requests(args.data, max(args.num_edits), args.strict, check).requests)
     counts = sorted({min(count, len(requests)) for count in args.num_edits})
     perplexity = args.perplexity or (args.data in SUITES and get_suite(args.data).perplexity)
-    progress = tqdm(total=counts[-1], unit="edit", desc="editing", disable=not accelerator.is_main_process)
+    progress = EditingProgress(counts[-1], accelerator.is_main_process)
     made: list[MemoirEditor] = []
 
     def make_editor() -> MemoirEditor:
         made.append(build_editor(args.model, args.data, accelerator.device, config=args.config, dtype=args.dtype, device_map=args.device_map))
+        progress.start()
         return made[-1]
 
     def save(result: RunResult) -> None:
         # The editor holds exactly the T edits just scored: its adapter (and ledger) goes beside the scores.
         if accelerator.is_main_process:
-            folder = Path(args.out) if len(counts) == 1 else Path(args.out) / f"t{result.metrics['num_edits']}"
+            folder = out if len(counts) == 1 else out / f"t{result.metrics['num_edits']}"
             save_run(result, folder)
             made[0].save(folder / "adapter")
             tqdm.write((folder / "table.md").read_text())
 
-    run_stream(
-        make_editor,
-        requests,
-        counts,
-        model_name=args.model,
-        batch_size=args.batch_size,
-        with_perplexity=perplexity,
-        with_exact_match=not args.no_exact_match,
-        score=sharded_scoring(accelerator),
-        on_edit=lambda result: (progress.update(), progress.set_postfix(loss=f"{result.loss:.4f}", steps=result.steps)),
-        on_checkpoint=save,
-    )
-    progress.close()
+    with run_log(out, accelerator.is_main_process), console_beside_progress():
+        logger.info("memoir eval: %d records of %s scored at T = %s", len(requests), args.data, counts)
+        try:
+            run_stream(
+                make_editor,
+                requests,
+                counts,
+                model_name=args.model,
+                batch_size=args.batch_size,
+                with_perplexity=perplexity,
+                with_exact_match=not args.no_exact_match,
+                score=progress.scored(sharded_scoring(accelerator)),
+                on_edit=progress.edited,
+                on_checkpoint=save,
+            )
+        finally:
+            progress.close()
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    png = plot_runs(args.run_dirs, args.out)
-    print(markdown_table(args.run_dirs))
-    for run_dir in args.run_dirs if args.by_age else []:
+    run_dirs = [folder for run_dir in args.run_dirs for folder in run_folders(run_dir)]
+    png = plot_runs(run_dirs, args.out)
+    print(markdown_table(run_dirs))
+    for run_dir in run_dirs if args.by_age else []:
         print(f"{run_dir}, scores by edit age:\n{age_table(run_dir, args.by_age)}")
     print(f"figure: {png}")
     return 0
@@ -151,45 +235,59 @@ def add_placement(command: argparse.ArgumentParser) -> None:
     command.add_argument("--device-map", default=None, help='e.g. "auto": let transformers place a large model')
 
 
+VERBOSE_HELP = "log one line per edit (id, steps, loss, seconds, overlap)"
+
+
+def verbosity() -> argparse.ArgumentParser:
+    """-v accepted after the subcommand too; SUPPRESS keeps a -v given before it."""
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+    return shared
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="memoir", description="Lifelong model editing with MEMOIR.")
-    root.add_argument("-v", "--verbose", action="store_true", help="log one line per edit (id, steps, loss, seconds, overlap)")
+    root.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     commands = root.add_subparsers(dest="command", required=True)
-    edit = commands.add_parser("edit", help="apply a stream of edits and save the adapter")
+    shared = [verbosity()]
+    edit = commands.add_parser("edit", parents=shared, help="apply a stream of edits and save the adapter")
     edit.add_argument("--model", default="smollm2-135m", help="embedded short name or local model folder")
     edit.add_argument("--data", required=True, help=f"a suite ({', '.join(SUITES)}) or an EasyEdit JSON/JSONL file")
-    edit.add_argument("--num-edits", type=int, default=None, help="apply the first N valid records (default: all)")
-    edit.add_argument("--out", required=True, help="output folder: adapter/ (with its ledger), edits.jsonl, run.json")
+    edit.add_argument("--num-edits", type=count_of("--num-edits"), default=None, help="apply the first N valid records (default: all)")
+    edit.add_argument("--out", required=True, help="output folder: adapter/ (with its ledger), edits.jsonl, run.json, run.log")
     edit.add_argument("--adapter", default=None, metavar="DIR",
                       help="start from this saved adapter (or run folder) and add the new edits to it; DIR is only read")
     edit.add_argument("--config", default=None, help="a shipped config name or YAML file (default: the model's own)")
     edit.add_argument("--resume", action="store_true", help="finish an interrupted run in --out (same arguments)")
-    edit.add_argument("--checkpoint-every", type=int, default=10, help="edits between atomic checkpoints")
+    edit.add_argument("--checkpoint-every", type=count_of("--checkpoint-every"), default=10,
+                      help="edits between atomic checkpoints (or --checkpoint-seconds, whichever comes first)")
+    edit.add_argument("--checkpoint-seconds", type=positive_seconds, default=60.0,
+                      help="seconds of editing between atomic checkpoints (default 60): the most work a crash loses")
     edit.add_argument("--strict", action="store_true", help="stop at the first bad record instead of skipping it")
     add_placement(edit)
     edit.set_defaults(run=cmd_edit)
-    add_adapter_commands(commands)
-    evaluate = commands.add_parser("eval", help="edit the first T records one after another, then score them all")
+    add_adapter_commands(commands, shared)
+    evaluate = commands.add_parser("eval", parents=shared, help="edit the first T records one after another, then score them all")
     evaluate.add_argument("--model", default="smollm2-135m", help="embedded short name or local model folder")
     evaluate.add_argument("--data", required=True, help=f"a suite ({', '.join(SUITES)}) or an EasyEdit JSON/JSONL file")
     evaluate.add_argument("--num-edits", type=parse_counts, required=True, help="T, or several: 1,10,100,1000 (one stream)")
     evaluate.add_argument("--config", default=None, help="a shipped config name or YAML file (default: the model's own)")
     evaluate.add_argument("--out", required=True, help="run folder (one sub-folder t<T> per T when several are given)")
-    evaluate.add_argument("--batch-size", type=int, default=16)
+    evaluate.add_argument("--batch-size", type=count_of("--batch-size"), default=16)
     evaluate.add_argument("--perplexity", action="store_true", help="also score PPL (always on for hallucination)")
     evaluate.add_argument("--no-exact-match", action="store_true", help="skip greedy generation exact match")
     evaluate.add_argument("--strict", action="store_true", help="stop at the first bad record instead of skipping it")
     add_placement(evaluate)
     evaluate.set_defaults(run=cmd_eval)
-    report = commands.add_parser("report", help="plot Rel/Gen/Loc against T from run folders and print a table")
-    report.add_argument("run_dirs", nargs="+")
+    report = commands.add_parser("report", parents=shared, help="plot Rel/Gen/Loc against T from run folders and print a table")
+    report.add_argument("run_dirs", nargs="+", help="run folders, or the --out folder of an eval over several T")
     report.add_argument("--out", default="report.png")
     report.add_argument("--by-age", type=parse_blocks, default=None, metavar="BLOCKS",
                         help="also print each run's scores in BLOCKS slices of edit order (oldest edits first)")
     report.set_defaults(run=cmd_report)
-    demo = commands.add_parser("demo", help="edit a few ZsRE facts into SmolLM2 and show answers before/after")
+    demo = commands.add_parser("demo", parents=shared, help="edit a few ZsRE facts into SmolLM2 and show answers before/after")
     demo.add_argument("--model", default="smollm2-135m")
-    demo.add_argument("--num-edits", type=int, default=10)
+    demo.add_argument("--num-edits", type=count_of("--num-edits"), default=10)
     demo.add_argument("--out", default=None, help="folder for the demo's adapter (default: a temp folder)")
     demo.set_defaults(run=cmd_demo)
     return root
@@ -202,12 +300,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
     # peft 0.21 reads a property that transformers 5 deprecated; it is noise on every command here.
     warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_console(args.verbose)
     try:
         return args.run(args)
     except USER_ERRORS as error:
         print(f"memoir {args.command}: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        resume = "; --resume continues from the last checkpoint" if args.command == "edit" else ""
+        print(f"memoir {args.command}: interrupted{resume}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -8,23 +8,32 @@ the model is placed and which background texts a fresh memory gets.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import torch
 
+import memoir
 from editors.edit_data import EditData, load_edit_data
+from editors.errors import InvalidSettingsError
 from editors.memoir_editor import MemoirEditor
+from editors.memoir_hparams import MemoirHparams
+from editors.request import EditRequest
+from editors.teacher_forcing import row_length_check
 from eval_suites.shipped_background import suite_background_texts
 from eval_suites.suites import SUITES, resolve_data
-from memoir.defaults import resolve_defaults
+from memoir.defaults import load_defaults, resolve_defaults
+from memoir.errors import InvalidConfigError
 
 logger = logging.getLogger("memoir")
 
 
-def load_requests(data: str, num_edits: Optional[int], strict: bool) -> EditData:
-    """Valid records of `--data`, bad ones reported with their index on stderr."""
-    loaded = load_edit_data(resolve_data(data), limit=num_edits, strict=strict)
+def load_requests(
+    data: str, num_edits: Optional[int], strict: bool, check: Optional[Callable[[EditRequest], None]] = None
+) -> EditData:
+    """Valid records of `--data` (passing `check`, if given), bad ones reported with their index on stderr."""
+    loaded = load_edit_data(resolve_data(data), limit=num_edits, strict=strict, check=check)
     for bad in loaded.bad_records:
         logger.warning("skipped %s", bad)
     if loaded.duplicate_prompts:
@@ -32,6 +41,42 @@ def load_requests(data: str, num_edits: Optional[int], strict: bool) -> EditData
     if num_edits is not None and len(loaded.requests) < num_edits:
         logger.warning("only %d valid records for --num-edits %d", len(loaded.requests), num_edits)
     return loaded
+
+
+@dataclass
+class Preflight:
+    """What the checks before loading found: the editor's settings and the per-record check of `--data`."""
+
+    hparams: MemoirHparams
+    check: Callable[[EditRequest], None]
+
+
+def preflight(model_name: str, config: Optional[str] = None) -> Preflight:
+    """Check `--model` and `--config` against each other without loading weights; returns the record check.
+
+    Everything a user can get wrong in `--model`, `--config` and `--data` is refused from here,
+    before the model loads and before the command writes anything.
+    """
+    defaults = load_defaults(config) if config else None
+    model_config = memoir.load_model_config(model_name)
+    text_config = model_config.get_text_config()
+    try:
+        if defaults:
+            _check_fits(memoir.MemoirConfig(**defaults["memoir"]), text_config)
+        hparams = MemoirHparams.for_model(model_name, config)
+    except (InvalidConfigError, InvalidSettingsError) as error:
+        raise type(error)(f"--config {config or model_name}: {error}") from None
+    reserved = 0 if hparams.prefix_mode == "none" else max(hparams.prefix_lengths, default=0)
+    max_positions = getattr(text_config, "max_position_embeddings", None)
+    return Preflight(hparams, row_length_check(memoir.load_tokenizer(model_name), max_positions, reserved))
+
+
+def _check_fits(memoir_config: memoir.MemoirConfig, text_config: Any) -> None:
+    layers, width = getattr(text_config, "num_hidden_layers", None), getattr(text_config, "intermediate_size", None)
+    if isinstance(layers, int) and memoir_config.target_layer >= layers:
+        raise InvalidConfigError(f"target_layer={memoir_config.target_layer} is out of range: the model has layers 0..{layers - 1}.")
+    if isinstance(width, int) and memoir_config.top_k > width:
+        raise InvalidConfigError(f"top_k={memoir_config.top_k} exceeds the model's MLP width D={width}: choose k <= {width}.")
 
 
 def build_editor(

@@ -57,6 +57,18 @@ def _load_jsonl(run_dir: str | Path, name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
+def run_folders(path: str | Path) -> list[Path]:
+    """`path` if it is a run folder, else its `t<T>` sub-folders by T (what `eval --out` writes for several T)."""
+    path = Path(path)
+    if (path / METRICS_FILE).is_file():
+        return [path]
+    found = [folder for folder in path.glob("t*") if folder.name[1:].isdigit() and (folder / METRICS_FILE).is_file()]
+    if not found:
+        raise RunDirError(f"{path} is not a run directory: it holds neither {METRICS_FILE} nor t<T>/ run folders "
+                          "(run `memoir eval --out DIR` first)")
+    return sorted(found, key=lambda folder: int(folder.name[1:]))
+
+
 def load_metrics(run_dir: str | Path) -> dict[str, Any]:
     """The `metrics.json` of a run directory."""
     return json.loads(_required(run_dir, METRICS_FILE).read_text(encoding="utf-8"))

@@ -4,7 +4,7 @@ Importing this package registers the MEMOIR method with peft, so `PeftModel.from
 `AutoPeftModelForCausalLM` and `save_pretrained` handle MEMOIR adapters.
 """
 
-from memoir.base_models import EMBEDDED_MODELS, load_base_model, load_tokenizer, resolve_model_path
+from memoir.base_models import EMBEDDED_MODELS, load_base_model, load_model_config, load_tokenizer, resolve_model_path
 from memoir.config import MemoirConfig
 from memoir.errors import (
     AdapterFileError,
@@ -43,6 +43,7 @@ __all__ = [
     "TopHash",
     "UnsupportedArchitectureError",
     "load_base_model",
+    "load_model_config",
     "load_tokenizer",
     "resolve_model_path",
     "save_adapter",

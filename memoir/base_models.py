@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from memoir.errors import ModelNotAvailableError
 from memoir.saving import current_umask
@@ -103,6 +103,15 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
     path = resolve_model_path(name_or_path)
     try:
         return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except OSError as error:
+        raise ModelNotAvailableError(_not_found_message(name_or_path)) from error
+
+
+def load_model_config(name_or_path: str) -> PretrainedConfig:
+    """The `config.json` of `load_base_model(name_or_path)`, without its weights (for checks before loading)."""
+    path = resolve_model_path(name_or_path)
+    try:
+        return AutoConfig.from_pretrained(path, local_files_only=True)
     except OSError as error:
         raise ModelNotAvailableError(_not_found_message(name_or_path)) from error
 

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import yaml
+from peft.config import PeftConfig
 from torch import nn
 from transformers import AutoConfig, PretrainedConfig
 
 from memoir.base_models import resolve_model_path
+from memoir.config import MemoirConfig
 from memoir.errors import InvalidConfigError, ModelNotAvailableError
 
 ModelRef = Union[str, os.PathLike, PretrainedConfig, nn.Module]
 
 MATCH_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers")
+# What a `memoir:` section may set: MemoirConfig's own fields less those derived or recorded at save.
+CONFIG_KEYS = {f.name for f in fields(MemoirConfig)} - {f.name for f in fields(PeftConfig)} - {
+    "target_modules", "base_model_alias", "base_fingerprint"
+}
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 @lru_cache(maxsize=None)
@@ -42,12 +50,24 @@ def defaults_named(name: str) -> dict[str, Any]:
 def load_defaults(name_or_path: str) -> dict[str, Any]:
     """A shipped config by name, or a YAML file of the same layout (`memoir:` and `editor:` sections)."""
     path = Path(name_or_path)
-    if path.is_file():
-        loaded = yaml.safe_load(path.read_text())
-        if not isinstance(loaded, dict) or "memoir" not in loaded:
-            raise InvalidConfigError(f"{path} must be a YAML mapping with a `memoir:` section (see configs/*.yaml).")
-        return loaded
-    return defaults_named(name_or_path)
+    if not path.is_file():
+        return defaults_named(name_or_path)
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise InvalidConfigError(f"{path} is not readable YAML ({_first_line(error)}); fix the file (see configs/*.yaml).") from None
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("memoir"), dict):
+        raise InvalidConfigError(f"{path} must be a YAML mapping with a `memoir:` mapping (see configs/*.yaml).")
+    unknown = sorted(map(str, set(loaded["memoir"]) - CONFIG_KEYS))
+    if unknown:
+        raise InvalidConfigError(f"{path}: unknown `memoir:` settings {unknown}; known: {sorted(CONFIG_KEYS)}.")
+    if loaded.get("dtype", "float32") not in DTYPES:
+        raise InvalidConfigError(f"{path}: dtype must be one of {DTYPES}, got {loaded['dtype']!r}.")
+    return loaded
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def resolve_defaults(model: ModelRef, config: Optional[str | os.PathLike] = None) -> Optional[dict[str, Any]]:

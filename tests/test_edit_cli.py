@@ -97,6 +97,14 @@ def test_edit_writes_adapter_log_and_manifest(uninterrupted):
     ]
 
 
+def test_the_run_log_keeps_one_line_per_edit_without_verbose(uninterrupted):
+    log = (uninterrupted / "run.log").read_text()
+    assert [line.split(": edit ")[1].split(":")[0] for line in log.splitlines() if ": edit " in line] == [
+        str(i) for i in range(NUM_EDITS + 1) if i != 5
+    ]
+    assert f"memoir edit: {NUM_EDITS} edits in {uninterrupted / 'adapter'}" in log
+
+
 def test_rerun_without_resume_refuses_to_overwrite(workspace, uninterrupted):
     with pytest.raises(subprocess.CalledProcessError) as failure:
         run_memoir(workspace, uninterrupted)
@@ -145,6 +153,22 @@ def test_continuing_an_adapter_with_a_second_file_equals_one_run_of_both(workspa
     with pytest.raises(subprocess.CalledProcessError) as failure:
         run_memoir(workspace, second, "--adapter", str(workspace / "uninterrupted"), "--resume", data="second.json")
     assert "--resume: this run's adapter differs" in failure.value.stderr and "Traceback" not in failure.value.stderr
+def _stored_edits(out: Path) -> int:
+    return adapter_tensors(out)["base_model.model.model.layers.1.mlp.down_proj.memoir_memory.index.masks"].shape[0]
+
+
+def test_time_based_checkpoints_bound_what_a_sigkill_loses(workspace, uninterrupted):
+    """--checkpoint-every beyond the stream: only the clock makes checkpoints before the end.
+
+    With a due time shorter than any edit, each edit is checkpointed as it finishes, so a kill
+    loses at most the edit whose checkpoint it interrupted.
+    """
+    out = workspace / "killed-by-time"
+    timing = ("--checkpoint-every", "1000", "--checkpoint-seconds", "1e-6")
+    kill_run(workspace, out, 5, *timing)
+    assert _stored_edits(out) >= len((out / "edits.jsonl").read_text().splitlines()) - 1
+    run_memoir(workspace, out, *timing, "--resume")
+    assert_same_adapter(out, uninterrupted)
 
 
 def test_two_accelerate_processes_give_the_one_process_adapter(workspace, uninterrupted):
@@ -156,7 +180,7 @@ def test_two_accelerate_processes_give_the_one_process_adapter(workspace, uninte
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert finished.stdout.count("edits in") == 1 and "(2 processes)" in finished.stdout
     assert_same_adapter(out, uninterrupted)
-    assert sorted(p.name for p in out.iterdir()) == ["adapter", "edits.jsonl", "run.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["adapter", "edits.jsonl", "run.json", "run.log"]
 
 
 def eval_command(workspace: Path, out: Path) -> list[str]:
