@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -100,18 +100,18 @@ def load_base_model(
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
     """The tokenizer that belongs to `load_base_model(name_or_path)`."""
-    path = resolve_model_path(name_or_path)
-    try:
-        return AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except OSError as error:
-        raise ModelNotAvailableError(_not_found_message(name_or_path)) from error
+    return _load_part(AutoTokenizer, name_or_path)
 
 
 def load_model_config(name_or_path: str) -> PretrainedConfig:
     """The `config.json` of `load_base_model(name_or_path)`, without its weights (for checks before loading)."""
+    return _load_part(AutoConfig, name_or_path)
+
+
+def _load_part(auto_class: Any, name_or_path: str) -> Any:
     path = resolve_model_path(name_or_path)
     try:
-        return AutoConfig.from_pretrained(path, local_files_only=True)
+        return auto_class.from_pretrained(path, local_files_only=True)
     except OSError as error:
         raise ModelNotAvailableError(_not_found_message(name_or_path)) from error
 
