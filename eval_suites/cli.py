@@ -8,7 +8,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from accelerate import Accelerator
 from tqdm.auto import tqdm
@@ -136,10 +136,6 @@ def parse_counts(text: str) -> list[int]:
     return counts
 
 
-def parse_blocks(text: str) -> int:
-    return positive_int(text, "--by-age")
-
-
 class EditingProgress:
     """The eval progress bar: shown once the model has loaded, its rate counting editing time only.
 
@@ -153,7 +149,7 @@ class EditingProgress:
     def start(self) -> None:
         self.bar = tqdm(total=self.total, unit="edit", desc="editing", disable=not self.enabled)
 
-    def scored(self, score: Any) -> Any:
+    def scored(self, score: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
             records = score(*args, **kwargs)
             self.bar.unpause()
@@ -282,7 +278,7 @@ def parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", parents=shared, help="plot Rel/Gen/Loc against T from run folders and print a table")
     report.add_argument("run_dirs", nargs="+", help="run folders, or the --out folder of an eval over several T")
     report.add_argument("--out", default="report.png")
-    report.add_argument("--by-age", type=parse_blocks, default=None, metavar="BLOCKS",
+    report.add_argument("--by-age", type=count_of("--by-age"), default=None, metavar="BLOCKS",
                         help="also print each run's scores in BLOCKS slices of edit order (oldest edits first)")
     report.set_defaults(run=cmd_report)
     demo = commands.add_parser("demo", parents=shared, help="edit a few ZsRE facts into SmolLM2 and show answers before/after")

@@ -15,7 +15,8 @@ from typing import Callable, Optional
 import pytest
 
 from conftest import tiny_model, tiny_tokenizer
-from eval_suites.cli import main
+from editors.base import EditResult
+from eval_suites.cli import EditingProgress, main
 
 CONFIG = """
 memoir: {target_layer: 1, top_k: 24, tau: 0.7}
@@ -206,3 +207,23 @@ def test_report_on_an_eval_out_folder_uses_its_t_folders(ws, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert printed.count("| memoir") == 2 and (tmp_path / "r.png").is_file()
     assert f"{ws / 'done-eval' / 't2'}, scores by edit age:" in printed
+
+
+def test_the_eval_progress_bar_counts_editing_time_only(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr("tqdm.std.time", lambda: clock[0])  # a fake clock: no real time is measured
+
+    def score(*args):
+        clock[0] += 100.0
+        return []
+
+    progress = EditingProgress(total=2, enabled=True)
+    progress.start()  # after the model has loaded
+    scored = progress.scored(score)
+    scored()  # the unedited scores
+    for _ in range(2):
+        clock[0] += 1.0
+        progress.edited(EditResult(id="0", steps=3, loss=0.1, seconds=1.0))
+    scored()
+    assert progress.bar.format_dict["elapsed"] == 2.0 and progress.bar.n == 2
+    progress.close()
