@@ -207,6 +207,8 @@ def test_report_on_an_eval_out_folder_uses_its_t_folders(ws, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert printed.count("| memoir") == 2 and (tmp_path / "r.png").is_file()
     assert f"{ws / 'done-eval' / 't2'}, scores by edit age:" in printed
+    log = (ws / "done-eval" / "run.log").read_text()
+    assert "memoir eval: 2 records" in log and "INFO editors.memoir_editor: edit 0:" in log
 
 
 def test_the_eval_progress_bar_counts_editing_time_only(monkeypatch):
