@@ -87,7 +87,7 @@ def test_a_bfloat16_load_of_the_same_base_passes_the_check(folders):
 
 def test_a_pickle_only_adapter_folder_is_refused(folders):
     folder = folders / "adapter"
-    torch.save(load_file(folder / "adapter_model.safetensors"), folder / "adapter_model.bin")
+    torch.save({key: value.clone() for key, value in load_file(folder / "adapter_model.safetensors").items()}, folder / "adapter_model.bin")
     (folder / "adapter_model.safetensors").unlink()
     for load in _loaders(folder, str(folders / "base")):
         with pytest.raises(memoir.AdapterFileError, match=f"{folder} holds only adapter_model.bin"):

@@ -18,7 +18,7 @@ from editors.edit_data import GENERIC_KEYS, ZSRE_KEYS, load_edit_data, to_reques
 from editors.errors import BadRecordError, EditDataError, InvalidSettingsError
 from editors.memoir_hparams import MemoirHparams
 from editors.teacher_forcing import row_length_check
-from memoir.defaults import load_defaults
+from memoir.defaults import CONFIG_KEYS, load_defaults
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -79,7 +79,7 @@ def test_the_length_check_refuses_only_with_a_reason(record):
         assert str(error)
 
 
-CONFIG_FIELDS = ["target_layer", "top_k", "tau", "permutation_seed", "pooling", "center_residual", "module_path", "base_fingerprint"]
+CONFIG_FIELDS = sorted(CONFIG_KEYS | {"base_fingerprint"})
 
 
 @SETTINGS
