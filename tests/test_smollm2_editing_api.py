@@ -56,8 +56,8 @@ def routed_to(editor, prompts: list[str]) -> list[int]:
     found = []
     for prompt in prompts:
         pooled = editor.model.base_model.pooled_prompt_activations(**editor.tokenizer(prompt, return_tensors="pt"))
-        queries = editor.memory.mask_of(pooled)
-        found.append(int(editor.memory.index.best_match(queries).index[0]) if editor.memory.route_queries(queries).active[0] else -1)
+        routing = editor.memory.route(pooled)
+        found.append(int(routing.index[0]) if routing.active[0] else -1)
     return found
 
 
