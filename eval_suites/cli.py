@@ -1,4 +1,4 @@
-"""The `memoir` command: `edit`, `show`, `forget`, `eval`, `report` and `demo`."""
+"""The `memoir` command: `edit`, `show`, `forget`, `eval`, `report`, `push` and `demo`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from accelerate import Accelerator
+from huggingface_hub.errors import HfHubHTTPError
 from tqdm.auto import tqdm
 
 from editors.edit_run import EditRun, RunManifest, file_sha256
@@ -22,6 +23,7 @@ from memoir.errors import MemoirError
 from eval_suites.adapter_commands import add_adapter_commands
 from eval_suites.demo import run_demo
 from eval_suites.edit_age import age_table
+from eval_suites.hub_push import push_run
 from eval_suites.editor_setup import build_editor, load_requests, preflight
 from eval_suites.protocol import RunResult, run_stream
 from eval_suites.report import markdown_table, plot_runs
@@ -183,9 +185,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return made[-1]
 
     def save(result: RunResult) -> None:
-        # The editor holds exactly the T edits just scored: its adapter (and ledger) goes beside the scores.
+        # The editor holds exactly the T edits just scored: its adapter (and ledger) goes beside the scores,
+        # so `memoir push` can publish them together.
         if accelerator.is_main_process:
             folder = out if len(counts) == 1 else out / f"t{result.metrics['num_edits']}"
+            result.metrics["data"] = args.data
             save_run(result, folder)
             made[0].save(folder / "adapter")
             tqdm.write((folder / "table.md").read_text())
@@ -217,6 +221,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     for run_dir in run_dirs if args.by_age else []:
         print(f"{run_dir}, scores by edit age:\n{age_table(run_dir, args.by_age)}")
     print(f"figure: {png}")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    url = push_run(args.path, args.repo_id, private=args.private, revision=args.revision,
+                   include_edits=args.include_edits, base_model=args.base_model)
+    print(f"pushed {args.path} to {args.repo_id}: {url}")
     return 0
 
 
@@ -281,6 +292,15 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--by-age", type=count_of("--by-age"), default=None, metavar="BLOCKS",
                         help="also print each run's scores in BLOCKS slices of edit order (oldest edits first)")
     report.set_defaults(run=cmd_report)
+    push = commands.add_parser("push", parents=shared, help="upload an adapter and its model card (with the run's scores) to the Hub")
+    push.add_argument("path", metavar="RUN_OR_ADAPTER_DIR", help="an adapter folder, or the --out folder of edit/eval")
+    push.add_argument("--repo-id", required=True, help="ORG/NAME of the model repo (created if missing)")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--revision", default=None, help="branch to commit to (created from main if missing)")
+    push.add_argument("--include-edits", action="store_true", help="list the edited prompts and targets on the card")
+    push.add_argument("--base-model", default=None,
+                      help="Hub id of the base model, when the adapter records a local folder")
+    push.set_defaults(run=cmd_push)
     demo = commands.add_parser("demo", parents=shared, help="edit a few ZsRE facts into SmolLM2 and show answers before/after")
     demo.add_argument("--model", default="smollm2-135m")
     demo.add_argument("--num-edits", type=count_of("--num-edits"), default=10)
@@ -289,7 +309,8 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-USER_ERRORS = (MemoirError, EditorError, EvalError)
+# HfHubHTTPError: the Hub refused a push or a download (no token, no write access, no such repo); its text says which.
+USER_ERRORS = (MemoirError, EditorError, EvalError, HfHubHTTPError)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

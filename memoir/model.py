@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,8 +18,9 @@ from memoir.architecture import check_target, decoder_layers
 from memoir.base_models import EMBEDDED_MODELS, load_base_model
 from memoir.config import MemoirConfig
 from memoir.defaults import resolve_defaults
-from memoir.errors import InvalidConfigError, ModelNotAvailableError
+from memoir.errors import InvalidConfigError
 from memoir.fingerprint import base_fingerprint, check_same_base
+from memoir.hub import adapter_config_file, base_model_reference
 from memoir.layer import MemoirLayer
 from memoir.prompt_context import prompt_context_from_inputs
 from memoir.residual_memory import ResidualMemory
@@ -121,21 +123,28 @@ class MemoirModel(BaseTuner):
         is_trainable: bool = False,
         allow_other_base: bool = False,
     ) -> PeftModel:
-        """Load a saved MEMOIR adapter folder, or wrap a plain model with an empty memory.
+        """Load a saved MEMOIR adapter (folder or Hub repo id), or wrap a plain model with an empty memory.
 
-        For a plain model the memory takes `config` if given, else the model's defaults from
-        `configs/` (matched by short name or by shape). The result is a peft `PeftModel`.
-        An adapter whose base model is not the one it was written on is refused unless
-        `allow_other_base` (or `MEMOIR_ALLOW_OTHER_BASE=1`); it then takes the new base's fingerprint.
+        A repo id is fetched through the Hugging Face cache, then its base model likewise (online:
+        downloaded; `HF_HUB_OFFLINE=1`: cache only). For a plain model the memory takes `config` if
+        given, else the model's defaults from `configs/` (matched by short name or by shape). The
+        result is a peft `PeftModel`. An adapter whose base model is not the one it was written on
+        is refused unless `allow_other_base` (or `MEMOIR_ALLOW_OTHER_BASE=1`); it then takes the new
+        base's fingerprint.
         """
-        adapter_config = Path(name_or_path) / "adapter_config.json"
-        if adapter_config.is_file():
-            return _load_adapter(Path(name_or_path), dtype, device_map, is_trainable, allow_other_base)
+        adapter_config = adapter_config_file(name_or_path)
+        if adapter_config is not None:
+            return _load_adapter(name_or_path, adapter_config, dtype, device_map, is_trainable, allow_other_base)
         base = load_base_model(name_or_path, dtype=dtype, device_map=device_map)
         config = config or _default_config(name_or_path)
-        if name_or_path in EMBEDDED_MODELS:
+        embedded = EMBEDDED_MODELS.get(name_or_path)
+        if embedded is not None:
             config.base_model_alias = name_or_path
-        return get_peft_model(base, config)
+        model = get_peft_model(base, config)
+        if embedded is not None:
+            # The Hub id resolves on any machine; the alias keeps it loading offline from the pip package.
+            model.peft_config["default"].base_model_name_or_path = embedded.hub_id
+        return model
 
 
 def _leading_positions(inputs: dict[str, Any], length: int) -> torch.Tensor:
@@ -168,20 +177,13 @@ def _check_base_model(model: nn.Module, config: MemoirConfig) -> None:
 
 
 def _load_adapter(
-    folder: Path, dtype: torch.dtype, device_map: Optional[str | dict], is_trainable: bool, allow_other_base: bool
+    source: str, config_file: Path, dtype: torch.dtype, device_map: Optional[str | dict], is_trainable: bool,
+    allow_other_base: bool,
 ) -> PeftModel:
-    config = MemoirConfig.from_pretrained(str(folder))
+    config = MemoirConfig.from_pretrained(str(config_file.parent))
     if allow_other_base:
-        logger.warning("%s: allow_other_base=True, its base model is not checked", folder)
+        logger.warning("%s: allow_other_base=True, its base model is not checked", source)
         config.base_fingerprint = None
-    base_path, alias = config.base_model_name_or_path, config.base_model_alias
-    if base_path and Path(base_path).exists():
-        reference = base_path
-    elif alias:
-        reference = alias
-    elif base_path:
-        reference = base_path
-    else:
-        raise ModelNotAvailableError(f"{folder} records no base model: load it with PeftModel.from_pretrained(base, folder).")
+    reference = base_model_reference(json.loads(config_file.read_text()), source)
     base = load_base_model(reference, dtype=dtype, device_map=device_map)
-    return PeftModel.from_pretrained(base, str(folder), is_trainable=is_trainable, config=config)
+    return PeftModel.from_pretrained(base, str(source), is_trainable=is_trainable, config=config)

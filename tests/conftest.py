@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import copy
+import os
 
-import pytest
-import torch
-from peft import get_peft_model
-from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+# Tests never reach the public Hub: set before huggingface_hub is first imported (it reads this once).
+os.environ["HF_HUB_OFFLINE"] = "1"
 
-import memoir
+import copy  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from peft import get_peft_model  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM  # noqa: E402
+
+import memoir  # noqa: E402
 
 TINY = dict(
     vocab_size=128,

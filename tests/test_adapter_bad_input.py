@@ -54,6 +54,8 @@ def test_merging_is_refused():
         model.merge_and_unload()
 
 
-def test_unknown_model_name_is_not_downloaded():
-    with pytest.raises(memoir.ModelNotAvailableError, match="never downloads"):
+def test_offline_an_uncached_hub_id_says_the_cache_lacks_it():
+    with pytest.raises(memoir.ModelNotAvailableError, match="HF_HUB_OFFLINE=1, so only the local Hugging Face cache"):
         memoir.load_base_model("no-such-org/no-such-model")
+    with pytest.raises(memoir.ModelNotAvailableError, match="'no-such-org/no-such-model'.*HF_HUB_OFFLINE=1"):
+        memoir.MemoirModel.from_pretrained("no-such-org/no-such-model")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ from safetensors.torch import load_file
 
 import memoir
 from conftest import store_edit, tiny_model, wrap
+from memoir.base_models import EmbeddedModel
 
 PROMPTS = torch.tensor([[5, 6, 7, 8, 9], [40, 41, 42, 43, 44]])
 
@@ -110,3 +113,28 @@ def test_failed_save_leaves_the_previous_adapter_intact(saved, monkeypatch):
         memoir.save_adapter(model, folder)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.fixture
+def embedded_tiny(tmp_path, monkeypatch) -> str:
+    """A tiny model registered as an embedded one, already converted into a private MEMOIR_CACHE."""
+    monkeypatch.setenv("MEMOIR_CACHE", str(tmp_path / "cache"))
+    tiny_model().save_pretrained(tmp_path / "cache" / "tiny-embedded")
+    entry = EmbeddedModel(package="no_such_package_here", gguf_file="tiny.gguf", install="pip install tiny-embedded",
+                          hub_id="memoir-test/tiny-embedded", description="a tiny test model")
+    monkeypatch.setitem(memoir.EMBEDDED_MODELS, "tiny-embedded", entry)
+    return "tiny-embedded"
+
+
+def test_embedded_model_adapter_names_its_hub_id_and_reloads_offline_by_alias(embedded_tiny, tmp_path):
+    model = memoir.MemoirModel.from_pretrained(embedded_tiny, config=memoir.MemoirConfig(target_layer=1, top_k=24, tau=0.6))
+    store_edit(model, PROMPTS[:1], scale=2.0)
+    memoir.save_adapter(model, tmp_path / "adapter")
+    saved = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert (saved["base_model_name_or_path"], saved["base_model_alias"]) == ("memoir-test/tiny-embedded", embedded_tiny)
+    loaded = memoir.MemoirModel.from_pretrained(str(tmp_path / "adapter"))  # HF_HUB_OFFLINE=1: the alias, not the Hub
+    assert torch.equal(loaded(PROMPTS).logits, model(PROMPTS).logits)
+    # Where the embedded model is missing, the Hub id is what is left to try; offline the error names it.
+    shutil.rmtree(tmp_path / "cache" / embedded_tiny)
+    with pytest.raises(memoir.ModelNotAvailableError, match="'memoir-test/tiny-embedded' did not load.*HF_HUB_OFFLINE=1"):
+        memoir.MemoirModel.from_pretrained(str(tmp_path / "adapter"))
