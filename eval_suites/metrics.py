@@ -4,13 +4,35 @@ Teacher-forced functions take `logits` (B, L, V), `input_ids` (B, L) and `target
 as built by `editors.teacher_forcing`: `target_mask` marks the target tokens, and the token at
 column i is predicted by the logits at column i - 1. Only those columns are read, so padding
 and prompt logits never count. Each function returns one float per row.
+
+The scores themselves are computed by the `evaluate` modules in `eval_suites/metrics_modules/`
+(one implementation, which anyone can also load with `evaluate.load(<folder>)`); this module
+turns logits into their inputs.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
 from typing import Sequence
 
+import evaluate
 import torch
+
+MODULES_DIR = Path(__file__).parent / "metrics_modules"
+
+
+@lru_cache(maxsize=None)
+def metric_module(name: str) -> evaluate.EvaluationModule:
+    """A shipped `evaluate` module by folder name, loaded from disk (no Hub access), kept in memory.
+
+    In memory rather than in arrow cache files: several accelerate processes score at once.
+    """
+    return evaluate.load(str(MODULES_DIR / name), keep_in_memory=True)
+
+
+def _rows(values: torch.Tensor, counts: list[int]) -> list[list]:
+    return [chunk.tolist() for chunk in torch.split(values.cpu(), counts)]
 
 
 def _predicting_logits(logits: torch.Tensor, target_mask: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
@@ -25,10 +47,6 @@ def _predicting_logits(logits: torch.Tensor, target_mask: torch.Tensor) -> tuple
     return logits[:, :-1][target_mask[:, 1:]], counts
 
 
-def _per_row_mean(values: torch.Tensor, counts: list[int]) -> list[float]:
-    return [chunk.float().mean().item() for chunk in torch.split(values, counts)]
-
-
 def target_predictions(logits: torch.Tensor, target_mask: torch.Tensor) -> list[torch.Tensor]:
     """Argmax token at each target position, per row: the unedited reference that Loc compares with."""
     selected, counts = _predicting_logits(logits, target_mask)
@@ -38,7 +56,8 @@ def target_predictions(logits: torch.Tensor, target_mask: torch.Tensor) -> list[
 def token_accuracy(logits: torch.Tensor, input_ids: torch.Tensor, target_mask: torch.Tensor) -> list[float]:
     """Rel / Gen / OOD: per row, the fraction of target tokens that are the argmax prediction."""
     selected, counts = _predicting_logits(logits, target_mask)
-    return _per_row_mean(selected.argmax(dim=-1) == input_ids[target_mask], counts)
+    predicted, targets = _rows(selected.argmax(dim=-1), counts), _rows(input_ids[target_mask], counts)
+    return metric_module("token_accuracy").compute(predictions=predicted, references=targets)["scores"]
 
 
 def locality_agreement(
@@ -48,27 +67,18 @@ def locality_agreement(
 
     It measures agreement with the old model, not correctness of the answer.
     """
-    predictions = target_predictions(logits, target_mask)
+    predictions = [row.tolist() for row in target_predictions(logits, target_mask)]
     if len(predictions) != len(reference):
         raise ValueError(f"{len(predictions)} rows of logits but {len(reference)} reference rows")
-    scores = []
-    for row, (now, before) in enumerate(zip(predictions, reference)):
-        if now.shape != before.shape:
-            raise ValueError(f"row {row}: {now.numel()} answer positions now, {before.numel()} in the reference")
-        scores.append((now == before.to(now.device)).float().mean().item())
-    return scores
+    references = [row.tolist() for row in reference]
+    return metric_module("token_accuracy").compute(predictions=predictions, references=references)["scores"]
 
 
 def perplexity(logits: torch.Tensor, input_ids: torch.Tensor, target_mask: torch.Tensor) -> list[float]:
     """Hallucination: per row, exp of the mean negative log-likelihood of the target given the prompt."""
     selected, counts = _predicting_logits(logits, target_mask)
     nll = torch.nn.functional.cross_entropy(selected.float(), input_ids[target_mask], reduction="none")
-    return [torch.exp(chunk.mean()).item() for chunk in torch.split(nll, counts)]
-
-
-def normalize_whitespace(text: str) -> str:
-    """Runs of whitespace become one space; leading and trailing whitespace go."""
-    return " ".join(text.split())
+    return metric_module("target_perplexity").compute(predictions=_rows(nll, counts))["perplexities"]
 
 
 def exact_match(generated: Sequence[str], targets: Sequence[str]) -> list[float]:
@@ -81,11 +91,4 @@ def exact_match(generated: Sequence[str], targets: Sequence[str]) -> list[float]
     """
     if len(generated) != len(targets):
         raise ValueError(f"{len(generated)} generations but {len(targets)} targets")
-    scores = []
-    for text, target in zip(generated, targets):
-        text, target = normalize_whitespace(text), normalize_whitespace(target)
-        if not target:
-            raise ValueError("an empty target cannot be matched")
-        rest = text[len(target):]
-        scores.append(float(text.startswith(target) and not (rest and rest[0].isalnum())))
-    return scores
+    return metric_module("generation_exact_match").compute(predictions=list(generated), references=list(targets))["scores"]

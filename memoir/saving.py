@@ -48,6 +48,8 @@ def save_adapter(
     `files` (name -> content) are written into the same folder before it is swapped in, so a
     file that describes the weights (the editor's ledger) is never out of step with them.
     """
+    # MEMOIR never changes the embeddings; peft's "auto" would ask the Hub for the base config at every checkpoint.
+    save_kwargs.setdefault("save_embedding_layers", False)
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))

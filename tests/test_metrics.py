@@ -158,3 +158,44 @@ def test_exact_match_refuses_unpaired_lists():
     with pytest.raises(ValueError, match="2 generations but 1 targets"):
         exact_match(["a", "b"], ["a"])
 
+
+
+# --- the shipped evaluate modules --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def modules():
+    """The modules as anyone loads them: `evaluate.load(<folder>)`, offline."""
+    import evaluate
+
+    from eval_suites.metrics import MODULES_DIR
+
+    return {name: evaluate.load(str(MODULES_DIR / name)) for name in ("token_accuracy", "target_perplexity", "generation_exact_match")}
+
+
+def test_modules_match_plain_torch_formulas_bit_for_bit(modules):
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 7, 64, generator=generator) * 3
+    input_ids = torch.randint(1, 64, (3, 7), generator=generator)
+    target_mask = torch.tensor([[False] * 3 + [True] * 4, [False] * 5 + [True] * 2, [False] * 6 + [True]])
+    selected = logits[:, :-1][target_mask[:, 1:]]
+    counts = target_mask.sum(dim=1).tolist()
+    hits = torch.split(selected.argmax(dim=-1) == input_ids[target_mask], counts)
+    nll = torch.split(torch.nn.functional.cross_entropy(selected, input_ids[target_mask], reduction="none"), counts)
+    expected_accuracy = [row.float().mean().item() for row in hits]
+    expected_ppl = [torch.exp(row.mean()).item() for row in nll]
+    assert token_accuracy(logits, input_ids, target_mask) == expected_accuracy
+    assert perplexity(logits, input_ids, target_mask) == expected_ppl
+    predicted = [row.tolist() for row in target_predictions(logits, target_mask)]
+    targets = [row.tolist() for row in torch.split(input_ids[target_mask], counts)]
+    direct = modules["token_accuracy"].compute(predictions=predicted, references=targets)
+    assert direct["scores"] == expected_accuracy
+    assert direct["token_accuracy"] == sum(expected_accuracy) / 3
+    assert modules["target_perplexity"].compute(predictions=[row.tolist() for row in nll])["perplexities"] == expected_ppl
+
+
+def test_exact_match_module_is_the_harness_rule(modules):
+    generated, targets = [" Sanaa.", "Sanaaa", "  New\n York  city", "sanaa"], ["Sanaa", "Sanaa", "New York", "Sanaa"]
+    result = modules["generation_exact_match"].compute(predictions=generated, references=targets)
+    assert result == {"exact_match": 0.5, "scores": exact_match(generated, targets)}
+    assert result["scores"] == [1.0, 0.0, 1.0, 0.0]
