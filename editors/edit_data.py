@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from datasets import Dataset
 
@@ -141,13 +141,23 @@ def load_edit_data(
     strict: bool = False,
     check: Optional[Callable[[EditRequest], None]] = None,
 ) -> EditData:
-    """Valid requests of an edit file, first `limit` of them; bad records reported, or fatal if `strict`.
+    """Valid requests of an edit file, first `limit` of them; bad records reported, or fatal if `strict`."""
+    return validate_records(read_records(path), str(path), limit, strict, check)
+
+
+def validate_records(
+    records: Sequence[Any],
+    source: str,
+    limit: Optional[int] = None,
+    strict: bool = False,
+    check: Optional[Callable[[EditRequest], None]] = None,
+) -> EditData:
+    """Valid requests among raw `records` (from a file or a `datasets` dataset), first `limit` of them.
 
     `check` may refuse a well-formed request by raising `BadRecordError` (e.g. one too long for
     the model); it counts as a bad record like any other.
     """
     requests, bad, duplicates, seen = [], [], [], set()
-    records = read_records(path)
     for index, record in enumerate(records):
         if limit is not None and len(requests) >= limit:
             break
@@ -157,7 +167,7 @@ def load_edit_data(
                 check(request)
         except BadRecordError as error:
             if strict:
-                raise BadRecordError(f"{path}: record {index}: {error}") from None
+                raise BadRecordError(f"{source}: record {index}: {error}") from None
             bad.append(BadRecord(index, str(error)))
             continue
         if request.prompt in seen:

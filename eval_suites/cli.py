@@ -14,7 +14,7 @@ from accelerate import Accelerator
 from huggingface_hub.errors import HfHubHTTPError
 from tqdm.auto import tqdm
 
-from editors.edit_run import EditRun, RunManifest, file_sha256
+from editors.edit_run import EditRun, RunManifest
 from editors.errors import EditorError, RunStateError
 from editors.ledger import adapter_folder
 from editors.memoir_editor import MemoirEditor
@@ -30,7 +30,7 @@ from eval_suites.report import markdown_table, plot_runs
 from eval_suites.run_dir import run_folders, save_run
 from eval_suites.run_log import configure_console, console_beside_progress, run_log
 from eval_suites.sharding import sharded_scoring
-from eval_suites.suites import SUITES, get_suite, resolve_data, with_neighbour_probes
+from eval_suites.suites import SUITES, data_sha256, get_suite, resolve_data, with_neighbour_probes
 
 logger = logging.getLogger("eval_suites.cli")  # not __name__: that is __main__ under `python -m`
 
@@ -68,7 +68,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     manifest = RunManifest(
         model=args.model,
         data=str(resolve_data(args.data)),
-        data_sha256=file_sha256(resolve_data(args.data)),
+        data_sha256=data_sha256(args.data),
         num_edits=len(requests),
         hparams=checked.hparams.to_dict(),
         adapter=continued,

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from editors.edit_data import load_edit_data
+from eval_suites.editor_setup import load_requests
 from eval_suites.errors import RunDirError
 from eval_suites.model_card import CardInputs, build_card, num_edits
 from eval_suites.run_dir import EDITS_FILE, METRICS_FILE, load_edits, load_metrics
-from eval_suites.suites import resolve_data
 from memoir.hub import ADAPTER_CONFIG, hub_base_model, push_adapter
 
 ADAPTER_DIR = "adapter"
@@ -72,7 +71,7 @@ def listed_edits(source: PushSource, count: int) -> list[dict[str, str]]:
     if source.run_dir is None:
         raise RunDirError(f"{source.adapter_dir} is not inside a run folder: its edits cannot be listed")
     ids = [edit["id"] for edit in load_edits(source.run_dir)[:count]]
-    requests = {request.id: request for request in load_edit_data(resolve_data(_data_of(source.run_dir))).requests}
+    requests = {request.id: request for request in load_requests(_data_of(source.run_dir), None, strict=False).requests}
     missing = [edit_id for edit_id in ids if edit_id not in requests]
     if missing:
         raise RunDirError(f"edits {missing[:5]} of {source.run_dir} are not in its data file any more")

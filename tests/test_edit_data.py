@@ -68,3 +68,47 @@ def test_shipped_temporal_train_file_reports_its_duplicated_prompt():
 
     data = load_edit_data(suite_train_path("temporal"))
     assert len(data.duplicate_prompts) == 1 and len(data.requests) == 75
+
+
+# --- `datasets` datasets as --data -------------------------------------------------------------
+
+
+def _arrow_records() -> list[dict]:
+    """ZsRE-shaped records arrow can store (one type per column), two of them bad."""
+    return [GOOD_ZSRE, GOOD_ZSRE | {"alt": ""}, GOOD_ZSRE | {"src": "Who wrote Faust?", "alt": "Goethe"}, GOOD_ZSRE | {"alt": None}]
+
+
+def test_a_datasets_folder_gives_the_requests_and_bad_records_of_the_same_file(tmp_path):
+    from datasets import Dataset
+
+    from eval_suites.editor_setup import load_requests
+
+    Dataset.from_list(_arrow_records()).save_to_disk(tmp_path / "saved")
+    (tmp_path / "same.json").write_text(json.dumps(_arrow_records()))
+    from_disk, from_file = load_requests(str(tmp_path / "saved"), None, False), load_requests(str(tmp_path / "same.json"), None, False)
+    assert from_disk.requests == from_file.requests and len(from_disk.requests) == 2
+    assert [(b.index, b.reason) for b in from_disk.bad_records] == [(1, "missing or empty 'alt'"), (3, "missing or empty 'alt'")]
+    with pytest.raises(BadRecordError, match="saved: record 1: missing or empty 'alt'"):
+        load_requests(str(tmp_path / "saved"), None, True)
+
+
+def test_a_dataset_with_several_splits_needs_one_named(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    from eval_suites.errors import UnknownDataError
+    from eval_suites.suites import data_records, data_sha256
+
+    splits = DatasetDict(train=Dataset.from_list(_arrow_records()[:1]), test=Dataset.from_list(_arrow_records()[2:3]))
+    splits.save_to_disk(tmp_path / "splits")
+    with pytest.raises(UnknownDataError, match="NAME:SPLIT, one of train, test"):
+        data_records(str(tmp_path / "splits"))
+    assert [row["alt"] for row in data_records(f"{tmp_path / 'splits'}:test")] == ["Goethe"]
+    assert data_sha256(f"{tmp_path / 'splits'}:test") != data_sha256(f"{tmp_path / 'splits'}:train")
+
+
+def test_an_unknown_dataset_offline_says_where_it_looked():
+    from eval_suites.errors import UnknownDataError
+    from eval_suites.suites import data_records
+
+    with pytest.raises(UnknownDataError, match="nor a dataset on the Hub \\(with HF_HUB_OFFLINE=1: in the local cache\\)"):
+        data_records("no-such-org/no-such-dataset")

@@ -17,7 +17,7 @@ from eval_suites.protocol import run_sequential
 from eval_suites.report import markdown_table, plot_runs
 from eval_suites.run_dir import save_run
 from eval_suites.scoring import score_records, unedited_locality
-from eval_suites.suites import SUITES, resolve_data, suite_path, suite_train_path
+from eval_suites.suites import SUITES, data_records, resolve_data, suite_path, suite_train_path
 from tiny_tokenizer import word_tokenizer
 
 REQUESTS = [
@@ -251,7 +251,7 @@ def test_suite_names_resolve_to_shipped_files_and_user_files_pass_through(tmp_pa
     user_file.write_text("[]")
     assert resolve_data(str(user_file)) == user_file
     with pytest.raises(UnknownDataError, match="zsre, hallucination, temporal"):
-        resolve_data("zsre2")
+        data_records("zsre2")
 
 
 def test_one_stream_scored_at_several_t_equals_separate_runs():
