@@ -16,7 +16,7 @@ from typing import Any, Optional
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import safe_open
 
-from eval_suites.table import SCORE_COLUMNS, format_table, table_rows
+from eval_suites.table import format_table, table_rows
 from memoir.base_models import EMBEDDED_MODELS
 from memoir.hub import ADAPTER_CONFIG
 
@@ -82,10 +82,9 @@ def _scores_section(metrics: list[dict[str, Any]]) -> str:
     if not metrics:
         return "No scores: this adapter was pushed from a run without `memoir eval` results."
     rows = [row for run in metrics for row in table_rows(run)]
-    columns = [heading for key, heading in SCORE_COLUMNS.items() if key in CARD_SCORES]
     return (
-        "Scored with `memoir eval` (the sequential protocol of WISE and MEMOIR: the first T records are "
-        "edited one after another, then all T are scored; columns: " + ", ".join(columns) + "):\n\n" + format_table(rows)
+        "Scored with `memoir eval`, the sequential protocol of WISE and MEMOIR: the first T records are edited "
+        "one after another, then all T are scored, beside the unedited model's scores:\n\n" + format_table(rows)
     )
 
 
@@ -116,7 +115,7 @@ def build_card(inputs: CardInputs) -> ModelCard:
     config = {name: saved[name] for name in CONFIG_FIELDS if name in saved}
     body = "\n\n".join([
         f"# {inputs.repo_id}",
-        f"A [MEMOIR](https://arxiv.org/abs/2506.07899) knowledge-editing adapter holding **{count} edits**: a sparse "
+        f"A [MEMOIR](https://arxiv.org/abs/2506.07899) knowledge-editing adapter holding **{count} edit{'s' * (count != 1)}**: a sparse "
         "residual memory beside one MLP `down_proj`, written only in the columns of each edit's input-dependent "
         "mask and used only for inputs whose mask matches a stored edit. " + _base_note(saved, inputs.base_model),
         "## How to load\n\n```python\nimport memoir  # pip install memoir-edit; registers MEMOIR with peft\n"

