@@ -1,4 +1,5 @@
-"""A small Hub-compatible HTTP server for tests: the endpoints the real huggingface_hub client calls.
+"""A small Hub-compatible HTTP server for tests: the endpoints the real huggingface_hub client calls
+(and `datasets.load_dataset`, for dataset repos).
 
 Repos live in memory as a list of commits (sha -> {path: bytes}) per branch. Every file is
 uploaded "regular" (base64 inside the NDJSON commit body), so no LFS or Xet storage is needed;
@@ -20,6 +21,7 @@ from typing import Any, Optional
 from urllib.parse import unquote, urlparse
 
 REPO = r"(?P<repo>[^/]+/[^/]+)"
+KIND = r"(?:models|datasets)"  # one namespace for both kinds: test repos do not share names
 REV = r"(?P<rev>[^/?]+)"
 
 
@@ -187,13 +189,14 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             self._json(200, {"id": repo, "modelId": repo, "sha": sha, "private": found.private, "tags": [],
                              "siblings": [{"rfilename": name, "size": len(data)} for name, data in sorted(files.items())]})
 
-        def tree(self, repo: str, rev: str) -> None:
+        def tree(self, repo: str, rev: str, folder: Optional[str] = None) -> None:
             found = self._repo(repo)
             if found is None:
                 return
             files = found.commits[found.resolve(rev)]
+            prefix = f"{unquote(folder).strip('/')}/" if folder else ""
             self._json(200, [{"type": "file", "path": name, "size": len(data), "oid": git_blob_oid(data)}
-                             for name, data in sorted(files.items())])
+                             for name, data in sorted(files.items()) if name.startswith(prefix)])
 
         def resolve(self, repo: str, rev: str, path: str, head: bool = False) -> None:
             found = self._repo(repo, head=head)
@@ -215,16 +218,16 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         "POST": [
             (r"/api/repos/create", "create_repo"),
             (r"/api/validate-yaml", "validate_yaml"),
-            (rf"/api/models/{REPO}/branch/(?P<branch>[^/]+)", "create_branch"),
-            (rf"/api/models/{REPO}/preupload/{REV}", "preupload"),
-            (rf"/api/models/{REPO}/commit/{REV}", "commit"),
+            (rf"/api/{KIND}/{REPO}/branch/(?P<branch>[^/]+)", "create_branch"),
+            (rf"/api/{KIND}/{REPO}/preupload/{REV}", "preupload"),
+            (rf"/api/{KIND}/{REPO}/commit/{REV}", "commit"),
         ],
         "GET": [
-            (rf"/api/models/{REPO}/revision/{REV}", "model_info"),
-            (rf"/api/models/{REPO}", "model_info"),
-            (rf"/api/models/{REPO}/tree/{REV}(?:/.*)?", "tree"),
-            (rf"/{REPO}/resolve/{REV}/(?P<path>.+)", "resolve"),
+            (rf"/api/{KIND}/{REPO}/revision/{REV}", "model_info"),
+            (rf"/api/{KIND}/{REPO}", "model_info"),
+            (rf"/api/{KIND}/{REPO}/tree/{REV}(?:/(?P<folder>.*))?", "tree"),
+            (rf"/(?:datasets/)?{REPO}/resolve/{REV}/(?P<path>.+)", "resolve"),
         ],
-        "HEAD": [(rf"/{REPO}/resolve/{REV}/(?P<path>.+)", "resolve_head")],
+        "HEAD": [(rf"/(?:datasets/)?{REPO}/resolve/{REV}/(?P<path>.+)", "resolve_head")],
     }
     return Handler

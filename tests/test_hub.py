@@ -45,12 +45,13 @@ logits = {{name: load(sys.argv[1])(prompts).logits for name, load in
 torch.save(logits, sys.argv[2])
 """.format(prompts=PROMPTS)
 
-UPLOAD_BASE = """
+UPLOAD = """
 import sys
 from huggingface_hub import HfApi
 api = HfApi()
-api.create_repo(sys.argv[1])
-api.upload_folder(repo_id=sys.argv[1], folder_path=sys.argv[2])
+repo_id, folder, repo_type = sys.argv[1:]
+api.create_repo(repo_id, repo_type=repo_type)
+api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type=repo_type)
 """
 
 
@@ -97,7 +98,7 @@ def hub():
 def pushed(workspace, hub) -> Path:
     """The base model and then the run pushed to the fake hub, the run in two steps (T=5, then all of it)."""
     env = client_env(hub, workspace / "pusher-home")
-    run(["-c", UPLOAD_BASE, BASE_REPO, str(workspace / "model")], env)
+    run(["-c", UPLOAD, BASE_REPO, str(workspace / "model"), "model"], env)
     run_dir = workspace / "run"
     memoir_cli(env, "push", str(run_dir / "t5" / "adapter"), "--repo-id", ADAPTER_REPO, "--base-model", BASE_REPO, "--private")
     memoir_cli(env, "push", str(run_dir), "--repo-id", ADAPTER_REPO, "--base-model", BASE_REPO)
@@ -189,6 +190,28 @@ def test_push_of_an_adapter_on_a_local_folder_needs_the_hub_id(workspace, hub, p
     assert result.returncode == 2
     assert "other machines cannot resolve: pass the Hub id" in result.stderr
     assert "memoir-test/other" not in hub.repos
+
+
+READ_DATA = """
+import sys
+from eval_suites.editor_setup import load_requests
+loaded = load_requests(sys.argv[1], None, strict=False)
+print([(r.prompt, r.target) for r in loaded.requests], [(b.index, b.reason) for b in loaded.bad_records])
+"""
+
+
+def test_data_from_a_hub_dataset_online_then_from_the_cache_offline(hub, tmp_path):
+    """`--data ORG/NAME`: downloaded by `datasets`, validated like a file, then read offline from the cache."""
+    (tmp_path / "dataset").mkdir()
+    rows = [{"src": "Who wrote Faust?", "alt": "Goethe"}, {"src": "Who wrote Hamlet?", "alt": ""}]
+    (tmp_path / "dataset" / "edits.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    env = client_env(hub, tmp_path / "home")
+    run(["-c", UPLOAD, "memoir-test/edits", str(tmp_path / "dataset"), "dataset"], env)
+    expected = "[('Who wrote Faust?', 'Goethe')] [(1, \"missing or empty 'alt'\")]"
+    assert run(["-c", READ_DATA, "memoir-test/edits"], env).stdout.strip() == expected
+    before = len(hub.requests)
+    assert run(["-c", READ_DATA, "memoir-test/edits"], client_env(hub, tmp_path / "home", offline=True)).stdout.strip() == expected
+    assert len(hub.requests) == before
 
 
 def test_card_of_an_embedded_model_adapter_says_what_its_base_weights_are(tmp_path):
