@@ -258,8 +258,8 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     shared = [verbosity()]
     edit = commands.add_parser("edit", parents=shared, help="apply a stream of edits and save the adapter")
-    edit.add_argument("--model", default="smollm2-135m", help="embedded short name or local model folder")
-    edit.add_argument("--data", required=True, help=f"a suite ({', '.join(SUITES)}) or an EasyEdit JSON/JSONL file")
+    edit.add_argument("--model", default="smollm2-135m", help="embedded short name, local model folder or Hub id")
+    edit.add_argument("--data", required=True, help=f"a suite ({', '.join(SUITES)}), an EasyEdit JSON/JSONL file, a datasets folder or Hub dataset (NAME[:SPLIT])")
     edit.add_argument("--num-edits", type=count_of("--num-edits"), default=None, help="apply the first N valid records (default: all)")
     edit.add_argument("--out", required=True, help="output folder: adapter/ (with its ledger), edits.jsonl, run.json, run.log")
     edit.add_argument("--adapter", default=None, metavar="DIR",
@@ -275,8 +275,8 @@ def parser() -> argparse.ArgumentParser:
     edit.set_defaults(run=cmd_edit)
     add_adapter_commands(commands, shared)
     evaluate = commands.add_parser("eval", parents=shared, help="edit the first T records one after another, then score them all")
-    evaluate.add_argument("--model", default="smollm2-135m", help="embedded short name or local model folder")
-    evaluate.add_argument("--data", required=True, help=f"a suite ({', '.join(SUITES)}) or an EasyEdit JSON/JSONL file")
+    evaluate.add_argument("--model", default="smollm2-135m", help="embedded short name, local model folder or Hub id")
+    evaluate.add_argument("--data", required=True, help=f"a suite ({', '.join(SUITES)}), an EasyEdit JSON/JSONL file, a datasets folder or Hub dataset (NAME[:SPLIT])")
     evaluate.add_argument("--num-edits", type=parse_counts, required=True, help="T, or several: 1,10,100,1000 (one stream)")
     evaluate.add_argument("--config", default=None, help="a shipped config name or YAML file (default: the model's own)")
     evaluate.add_argument("--out", required=True, help="run folder (one sub-folder t<T> per T when several are given)")
