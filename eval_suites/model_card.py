@@ -20,13 +20,15 @@ from eval_suites.table import format_table, table_rows
 from memoir.base_models import EMBEDDED_MODELS
 from memoir.hub import ADAPTER_CONFIG
 
-# metrics.json key -> (model-index metric name); Loc and the rest keep memoir's own names
+# metrics.json key -> model-index metric name (the key itself is the metric type)
 CARD_SCORES = {
     "rel": "Rel (edit success, token accuracy on the edit prompt)",
     "gen": "Gen (token accuracy on a paraphrase)",
     "ood": "OOD (token accuracy on an out-of-distribution prompt)",
     "loc": "Loc (agreement with the unedited model on unrelated prompts)",
+    "loc_neighbour": "neighbour Loc (agreement with the unedited model on the same question about another subject)",
     "ppl": "PPL of the corrected text",
+    "ppl_neighbour": "PPL of a neighbour's answer",
     "exact_match": "exact match of greedy generation",
 }
 CONFIG_FIELDS = ("target_layer", "module_path", "top_k", "tau", "permutation_seed", "pooling", "center_residual")
