@@ -8,27 +8,24 @@ pushed, and every T's scores go on the card.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from eval_suites.editor_setup import load_requests
+from editors.ledger import describe
 from eval_suites.errors import RunDirError
-from eval_suites.model_card import CardInputs, build_card, num_edits
-from eval_suites.run_dir import EDITS_FILE, METRICS_FILE, load_edits, load_metrics
+from eval_suites.model_card import CardInputs, build_card
+from eval_suites.run_dir import METRICS_FILE, load_metrics
 from memoir.hub import ADAPTER_CONFIG, hub_base_model, push_adapter
 
 ADAPTER_DIR = "adapter"
-MANIFEST_FILE = "run.json"
 
 
 @dataclass
 class PushSource:
-    """The adapter to push, the run folder it came from (if any) and the folders holding its scores."""
+    """The adapter to push and the folders holding its scores (none for an adapter without `memoir eval` runs)."""
 
     adapter_dir: Path
-    run_dir: Optional[Path]
     scored_dirs: list[Path]
 
 
@@ -43,39 +40,24 @@ def find_source(path: str | Path) -> PushSource:
     """Where the adapter and its scores are, for any folder layout the CLI writes."""
     path = Path(path)
     if (path / ADAPTER_CONFIG).is_file():
-        parent = path.parent
-        is_run = (parent / EDITS_FILE).is_file() or (parent / METRICS_FILE).is_file()
-        return PushSource(path, parent if is_run else None, _scored_dirs(parent) if is_run else [])
+        scored = _scored_dirs(path.parent) if path.name == ADAPTER_DIR else []
+        return PushSource(path, scored)
     if (path / ADAPTER_DIR / ADAPTER_CONFIG).is_file():
-        return PushSource(path / ADAPTER_DIR, path, _scored_dirs(path))
+        return PushSource(path / ADAPTER_DIR, _scored_dirs(path))
     scored = _scored_dirs(path) if path.is_dir() else []
     if scored and (scored[-1] / ADAPTER_DIR / ADAPTER_CONFIG).is_file():
-        return PushSource(scored[-1] / ADAPTER_DIR, scored[-1], scored)
+        return PushSource(scored[-1] / ADAPTER_DIR, scored)
     raise RunDirError(
         f"{path} holds no adapter: pass an adapter folder (with {ADAPTER_CONFIG}) or the --out folder of "
         "`memoir edit` / `memoir eval`"
     )
 
 
-def _data_of(run_dir: Path) -> str:
-    if (run_dir / MANIFEST_FILE).is_file():
-        return json.loads((run_dir / MANIFEST_FILE).read_text())["data"]
-    data = load_metrics(run_dir).get("data")
-    if data is None:
-        raise RunDirError(f"{run_dir} does not record its --data, so its edits cannot be listed")
-    return data
-
-
-def listed_edits(source: PushSource, count: int) -> list[dict[str, str]]:
-    """`id`, `prompt`, `target` of the adapter's `count` edits, from the run's log and its data file."""
-    if source.run_dir is None:
-        raise RunDirError(f"{source.adapter_dir} is not inside a run folder: its edits cannot be listed")
-    ids = [edit["id"] for edit in load_edits(source.run_dir)[:count]]
-    requests = {request.id: request for request in load_requests(_data_of(source.run_dir), None, strict=False).requests}
-    missing = [edit_id for edit_id in ids if edit_id not in requests]
-    if missing:
-        raise RunDirError(f"edits {missing[:5]} of {source.run_dir} are not in its data file any more")
-    return [{"id": i, "prompt": requests[i].prompt, "target": requests[i].target} for i in ids]
+def listed_edits(adapter: dict[str, Any]) -> list[dict[str, str]]:
+    """`id`, `prompt`, `target` of the adapter's stored edits, from the ledger saved inside it."""
+    if adapter["edits"] is None:
+        raise RunDirError(f"{adapter['adapter']} has no ledger of its edits (saved before ledgers): they cannot be listed")
+    return [{key: edit[key] for key in ("id", "prompt", "target")} for edit in adapter["edits"]]
 
 
 def push_run(
@@ -91,15 +73,16 @@ def push_run(
     `base_model` is the Hub id of the base model when the adapter records a local folder.
     """
     source = find_source(path)
-    saved: dict[str, Any] = json.loads((source.adapter_dir / ADAPTER_CONFIG).read_text())
-    hub_id = hub_base_model(saved, base_model)
-    count = num_edits(source.adapter_dir)
+    adapter = describe(source.adapter_dir)
+    hub_id = hub_base_model(adapter["config"], base_model)
+    count = adapter["num_edits"]
     card = build_card(CardInputs(
         adapter_dir=source.adapter_dir,
         repo_id=repo_id,
         base_model=hub_id,
+        num_edits=count,
         metrics=[load_metrics(folder) for folder in source.scored_dirs],
-        edits=listed_edits(source, count) if include_edits else None,
+        edits=listed_edits(adapter) if include_edits else None,
     ))
     return push_adapter(
         source.adapter_dir, repo_id, str(card), hub_id, private=private, revision=revision,

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
-from safetensors import safe_open
 
 from eval_suites.table import format_table, table_rows
 from memoir.base_models import EMBEDDED_MODELS
@@ -42,15 +41,9 @@ class CardInputs:
     adapter_dir: Path
     repo_id: str
     base_model: str  # Hub id
+    num_edits: int
     metrics: list[dict[str, Any]]  # one metrics.json per scored T, in T order
     edits: Optional[list[dict[str, str]]] = None  # id, prompt, target; None: not listed
-
-
-def num_edits(adapter_dir: Path) -> int:
-    """Stored edits of a saved adapter: rows of its mask index, read without loading the model."""
-    with safe_open(str(adapter_dir / "adapter_model.safetensors"), framework="pt") as tensors:
-        key = next(name for name in tensors.keys() if name.endswith(".masks"))
-        return tensors.get_slice(key).get_shape()[0]
 
 
 def eval_results(metrics: list[dict[str, Any]]) -> list[EvalResult]:
@@ -105,7 +98,7 @@ def _cell(text: str) -> str:
 def build_card(inputs: CardInputs) -> ModelCard:
     """The card: metadata as peft users expect it, then what the adapter is, how to load it, its scores."""
     saved = json.loads((inputs.adapter_dir / ADAPTER_CONFIG).read_text())
-    count = num_edits(inputs.adapter_dir)
+    count = inputs.num_edits
     data = ModelCardData(
         library_name="peft",
         base_model=inputs.base_model,

@@ -13,7 +13,6 @@ from pathlib import Path
 import evaluate
 import pytest
 import torch
-from accelerate import Accelerator
 
 from editors.teacher_forcing import teacher_forced_batch
 from eval_suites.cli import main
@@ -50,7 +49,7 @@ def _module_scores(editor, pairs: list[tuple[str, str]]) -> tuple[list[float], l
 def test_modules_give_the_harness_numbers_on_zsre_t10(zsre_run):
     records = [json.loads(line) for line in (zsre_run / "records.jsonl").read_text().splitlines()]
     requests = load_requests("zsre", NUM_EDITS, strict=False).requests
-    editor = build_editor("smollm2-135m", "zsre", Accelerator(), adapter_dir=zsre_run / "adapter")
+    editor = build_editor("smollm2-135m", "zsre", adapter_dir=zsre_run / "adapter")
     assert editor.memory.num_edits == NUM_EDITS
     rel, ppl = _module_scores(editor, [(r.prompt, r.target) for r in requests])
     gen, _ = _module_scores(editor, [(r.rephrase, r.target) for r in requests])

