@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from editors.ledger import describe
+from editors.ledger import LEDGER_FILE, describe
 from eval_suites.errors import RunDirError
 from eval_suites.model_card import CardInputs, build_card
 from eval_suites.run_dir import METRICS_FILE, load_metrics
@@ -70,7 +70,9 @@ def push_run(
 ) -> str:
     """Push the adapter found in `path` with its model card to `repo_id`; returns the commit URL.
 
-    `base_model` is the Hub id of the base model when the adapter records a local folder.
+    `base_model` is the Hub id of the base model when the adapter records a local folder. The
+    edits (prompts and targets) may be private: the adapter's ledger is uploaded, and the card
+    lists them, only with `include_edits`.
     """
     source = find_source(path)
     adapter = describe(source.adapter_dir)
@@ -86,5 +88,5 @@ def push_run(
     ))
     return push_adapter(
         source.adapter_dir, repo_id, str(card), hub_id, private=private, revision=revision,
-        commit_message=f"MEMOIR adapter, {count} edits",
+        commit_message=f"MEMOIR adapter, {count} edits", leave_out=() if include_edits else (LEDGER_FILE,),
     )

@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, HFValidationError, RepositoryNotFoundError
@@ -72,10 +72,10 @@ def hub_base_model(saved: dict, base_model: Optional[str] = None) -> str:
     return recorded
 
 
-def staged_adapter(adapter_dir: Path, staging: Path, base_model: str, card: str) -> None:
-    """Copy the adapter files into `staging`, naming `base_model` in its config, with `card` as README.md."""
+def staged_adapter(adapter_dir: Path, staging: Path, base_model: str, card: str, leave_out: Sequence[str] = ()) -> None:
+    """Copy the adapter files but `leave_out` into `staging`, naming `base_model` in its config, with `card` as README.md."""
     for entry in adapter_dir.iterdir():
-        if entry.is_file() and entry.name not in (ADAPTER_CONFIG, CARD_FILE):
+        if entry.is_file() and entry.name not in (ADAPTER_CONFIG, CARD_FILE, *leave_out):
             shutil.copy2(entry, staging / entry.name)
     saved = json.loads((adapter_dir / ADAPTER_CONFIG).read_text())
     (staging / ADAPTER_CONFIG).write_text(json.dumps({**saved, "base_model_name_or_path": base_model}, indent=2) + "\n")
@@ -90,19 +90,23 @@ def push_adapter(
     private: bool = False,
     revision: Optional[str] = None,
     commit_message: Optional[str] = None,
+    leave_out: Sequence[str] = (),
 ) -> str:
     """Create `repo_id` if needed and upload the adapter with `card` in one commit; returns the commit URL.
 
-    A later push of the same repo (a longer stream of edits) replaces the files in one new commit.
+    Files named in `leave_out` stay local (a ledger of private edits) and are deleted from the repo
+    if an earlier push uploaded them. A later push of the same
+    repo (a longer stream of edits) replaces the files in one new commit.
     """
     api = HfApi()
     api.create_repo(repo_id, private=private, exist_ok=True)
     if revision is not None:
         api.create_branch(repo_id, branch=revision, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="memoir-push-") as staging:
-        staged_adapter(Path(adapter_dir), Path(staging), base_model, card)
+        staged_adapter(Path(adapter_dir), Path(staging), base_model, card, leave_out)
         commit = api.upload_folder(
             repo_id=repo_id, folder_path=staging, revision=revision,
             commit_message=commit_message or "Upload MEMOIR adapter",
+            delete_patterns=list(leave_out) or None,  # a copy pushed earlier would go stale beside the new adapter
         )
     return str(commit)

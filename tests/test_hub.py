@@ -119,7 +119,7 @@ def test_each_push_is_one_commit_and_a_longer_run_replaces_the_adapter(hub, push
     repo = hub.repos[ADAPTER_REPO]
     pushes = [entry for entry in repo.log if entry["summary"] != "initial commit"]
     assert [entry["summary"] for entry in pushes] == ["MEMOIR adapter, 5 edits", "MEMOIR adapter, 10 edits"]
-    assert pushes[0]["files"] == ["README.md", "adapter_config.json", "adapter_model.safetensors", "memoir_edits.json"]
+    assert pushes[0]["files"] == ["README.md", "adapter_config.json", "adapter_model.safetensors"]  # no ledger: edits stay private
     assert repo.private
     files = hub.files(ADAPTER_REPO)
     assert files["adapter_model.safetensors"] == (pushed / "t10" / "adapter" / "adapter_model.safetensors").read_bytes()
@@ -181,7 +181,12 @@ def test_include_edits_lists_them_and_revision_commits_to_a_branch(workspace, hu
     memoir_cli(env, "push", str(pushed / "t5"), "--repo-id", ADAPTER_REPO, "--base-model", BASE_REPO,
                "--revision", "with-edits", "--include-edits")
     assert hub.repos[ADAPTER_REPO].branches["main"] == main_before
-    card = hub.files(ADAPTER_REPO, "with-edits")["README.md"].decode()
+    files = hub.files(ADAPTER_REPO, "with-edits")
+    assert [edit["id"] for edit in json.loads(files["memoir_edits.json"])["edits"]] == [str(i) for i in range(5)]
+    card = files["README.md"].decode()
+    assert "memoir_edits.json" not in hub.files(ADAPTER_REPO)  # main was pushed without --include-edits
+    memoir_cli(env, "push", str(pushed / "t5"), "--repo-id", ADAPTER_REPO, "--base-model", BASE_REPO, "--revision", "with-edits")
+    assert "memoir_edits.json" not in hub.files(ADAPTER_REPO, "with-edits")  # a later private push removes the old ledger
     for i, record in enumerate(RECORDS):
         assert (f"| {i + 1} | {i} | {record['src']} | {record['alt']} |" in card) == (i < 5)
 
