@@ -175,7 +175,7 @@ def validate_records(
         seen.add(request.prompt)
         requests.append(request)
     if not requests:
-        raise EditDataError(_nothing_to_edit(path, len(records), bad))
+        raise EditDataError(_nothing_to_edit(source, len(records), bad))
     return EditData(requests, bad, duplicates)
 
 

@@ -22,7 +22,7 @@ from editors.memoir_hparams import MemoirHparams
 from editors.request import EditRequest
 from editors.teacher_forcing import row_length_check
 from eval_suites.shipped_background import suite_background_texts
-from eval_suites.suites import SUITES, data_records
+from eval_suites.suites import SUITES, data_records, resolve_data
 from memoir.defaults import load_defaults, resolve_defaults
 from memoir.errors import InvalidConfigError
 
@@ -33,7 +33,7 @@ def load_requests(
     data: str, num_edits: Optional[int], strict: bool, check: Optional[Callable[[EditRequest], None]] = None
 ) -> EditData:
     """Valid records of `--data` (passing `check`, if given), bad ones reported with their index on stderr."""
-    loaded = validate_records(data_records(data), data, limit=num_edits, strict=strict, check=check)
+    loaded = validate_records(data_records(data), str(resolve_data(data)), limit=num_edits, strict=strict, check=check)
     for bad in loaded.bad_records:
         logger.warning("skipped %s", bad)
     if loaded.duplicate_prompts:

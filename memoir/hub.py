@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, HFValidationError, RepositoryNotFoundError
 
+from memoir.adapter_files import WEIGHTS_FILE
 from memoir.base_models import EMBEDDED_MODELS, embedded_available
 from memoir.errors import ModelNotAvailableError
 
@@ -36,9 +37,11 @@ def adapter_config_file(name_or_path: str) -> Optional[Path]:
     if name_or_path in EMBEDDED_MODELS or Path(name_or_path).exists():
         return None
     try:
-        return Path(hf_hub_download(name_or_path, ADAPTER_CONFIG))
+        config = Path(hf_hub_download(name_or_path, ADAPTER_CONFIG))
     except (EntryNotFoundError, RepositoryNotFoundError, HFValidationError):
         return None
+    hf_hub_download(name_or_path, WEIGHTS_FILE)  # the snapshot folder then holds a whole adapter, as a saved one does
+    return config
 
 
 def base_model_reference(saved: dict, source: str) -> str:

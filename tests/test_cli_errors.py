@@ -124,7 +124,7 @@ CASES = [
     Case("a config that is not YAML", lambda ws, out: edit_args(ws, out, config="bad-yaml.yaml"),
          lambda ws, out: f"{ws / 'bad-yaml.yaml'} is not readable YAML", lambda ws, out: edit_args(ws, out)),
     Case("a model folder that does not exist", lambda ws, out: ["edit", "--model", str(ws / "no-model"), *edit_args(ws, out)[3:]],
-         lambda ws, out: f"{str(ws / 'no-model')!r} is neither a local model folder", lambda ws, out: edit_args(ws, out)),
+         lambda ws, out: f"{str(ws / 'no-model')!r} did not load as a local folder", lambda ws, out: edit_args(ws, out)),
     Case("--out is a file", lambda ws, out: edit_args(ws, ws / "a-file"),
          lambda ws, out: f"--out {ws / 'a-file'} is a file", lambda ws, out: edit_args(ws, out)),
     Case("a finished run without --resume", lambda ws, out: edit_args(ws, out), lambda ws, out: f"{out} already holds a run",
