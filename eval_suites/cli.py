@@ -252,6 +252,9 @@ def verbosity() -> argparse.ArgumentParser:
     return shared
 
 
+DATA_HELP = f"a suite ({', '.join(SUITES)}), an EasyEdit JSON/JSONL file, a datasets folder or Hub dataset (NAME[:SPLIT])"
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="memoir", description="Lifelong model editing with MEMOIR.")
     root.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
@@ -259,7 +262,7 @@ def parser() -> argparse.ArgumentParser:
     shared = [verbosity()]
     edit = commands.add_parser("edit", parents=shared, help="apply a stream of edits and save the adapter")
     edit.add_argument("--model", default="smollm2-135m", help="embedded short name, local model folder or Hub id")
-    edit.add_argument("--data", required=True, help=f"a suite ({', '.join(SUITES)}), an EasyEdit JSON/JSONL file, a datasets folder or Hub dataset (NAME[:SPLIT])")
+    edit.add_argument("--data", required=True, help=DATA_HELP)
     edit.add_argument("--num-edits", type=count_of("--num-edits"), default=None, help="apply the first N valid records (default: all)")
     edit.add_argument("--out", required=True, help="output folder: adapter/ (with its ledger), edits.jsonl, run.json, run.log")
     edit.add_argument("--adapter", default=None, metavar="DIR",
@@ -276,7 +279,7 @@ def parser() -> argparse.ArgumentParser:
     add_adapter_commands(commands, shared)
     evaluate = commands.add_parser("eval", parents=shared, help="edit the first T records one after another, then score them all")
     evaluate.add_argument("--model", default="smollm2-135m", help="embedded short name, local model folder or Hub id")
-    evaluate.add_argument("--data", required=True, help=f"a suite ({', '.join(SUITES)}), an EasyEdit JSON/JSONL file, a datasets folder or Hub dataset (NAME[:SPLIT])")
+    evaluate.add_argument("--data", required=True, help=DATA_HELP)
     evaluate.add_argument("--num-edits", type=parse_counts, required=True, help="T, or several: 1,10,100,1000 (one stream)")
     evaluate.add_argument("--config", default=None, help="a shipped config name or YAML file (default: the model's own)")
     evaluate.add_argument("--out", required=True, help="run folder (one sub-folder t<T> per T when several are given)")
