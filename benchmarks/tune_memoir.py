@@ -77,6 +77,10 @@ def main() -> None:
         "settings": vars(args) | {"hparams": hparams.to_dict()},
         "rel": result.metrics["rel"], "gen": result.metrics["gen"], "loc": result.metrics["loc"],
         "fired_on_unrelated": result.metrics["fired_on_unrelated"],
+        "rel_gen_by_fifth": [
+            [round(statistics.mean(r[key] for r in part), 3) for key in ("rel", "gen")]
+            for part in (result.records[i * args.num_edits // 5 : (i + 1) * args.num_edits // 5] for i in range(5))
+        ],
         "unedited": {k: result.unedited[k] for k in ("rel", "gen")},
         "converged": sum(e.loss < hparams.loss_threshold for e in result.edits) / len(result.edits),
         "mean_steps": statistics.mean(e.steps for e in result.edits),
