@@ -139,14 +139,15 @@ def test_a_fresh_cache_loads_the_repo_id_with_the_local_logits(workspace, hub, p
     downloads = {(path.split("/resolve/")[0], path.rsplit("/", 1)[1])
                  for method, path in hub.requests[start:] if method == "GET" and "/resolve/" in path}
     assert {(f"/{ADAPTER_REPO}", "adapter_model.safetensors"), (f"/{BASE_REPO}", "model.safetensors")} <= downloads
+    # Another process may split the matmuls over other threads: equal up to float rounding (seen: 1.4e-7).
     for name, logits in torch.load(tmp_path / "online.pt").items():
-        assert torch.equal(logits, expected), name
+        torch.testing.assert_close(logits, expected, rtol=0, atol=1e-5, msg=name)
     # Offline, the same cache is enough, and no request reaches the server.
     before = len(hub.requests)
     run(["-c", LOGITS, ADAPTER_REPO, str(tmp_path / "offline.pt")], client_env(hub, home, offline=True))
     assert len(hub.requests) == before
     for name, logits in torch.load(tmp_path / "offline.pt").items():
-        assert torch.equal(logits, expected), name
+        torch.testing.assert_close(logits, expected, rtol=0, atol=1e-5, msg=name)
 
 
 def test_offline_with_an_empty_cache_says_what_is_missing(hub, pushed, tmp_path):
