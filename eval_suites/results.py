@@ -30,8 +30,8 @@ PAPER_REFERENCE = {
 
 
 NO_PAPER_REFERENCE = (
-    "\nThe paper's LLaMA-3-8B numbers for this suite are not reproduced here: the design notes carry only\n"
-    "its ZsRE table, and no copy of the paper could be checked offline (arXiv 2506.07899).\n"
+    "\nThe paper's LLaMA-3-8B numbers for this suite are not reproduced here: only its ZsRE table was\n"
+    "available when this was written, and no copy of the paper could be checked offline (arXiv 2506.07899).\n"
 )
 
 

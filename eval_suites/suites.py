@@ -1,6 +1,6 @@
 """The shipped evaluation suites and how `--data` resolves to records.
 
-The data ship inside the package (a fresh clone or wheel has no `../shared`), so paths are
+The data ship inside the package, so that an installed wheel has them too, and paths are
 found through `importlib.resources`; provenance is in `eval_suites/data/SOURCES.md`. Besides a
 suite or a JSON / JSONL file, `--data` takes a `datasets` dataset with the same field names: a
 folder written by `save_to_disk`, or a Hub dataset id (downloaded, or read from the cache alone
