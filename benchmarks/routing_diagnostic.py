@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 import torch
+import yaml
 
 import memoir
 from editors.edit_data import load_edit_data
@@ -32,21 +33,12 @@ torch.set_grad_enabled(False)
 
 
 def parse_overrides(settings: list[str]) -> dict[str, Any]:
-    """`key=value` pairs for MemoirConfig; numbers parsed, `none` is None."""
+    """`key=value` pairs for MemoirConfig, each value read as a YAML scalar (as in configs/); `none` is None."""
     overrides = {}
     for setting in settings:
         key, _, text = setting.partition("=")
-        overrides[key] = None if text.lower() == "none" else yaml_scalar(text)
+        overrides[key] = None if text.lower() == "none" else yaml.safe_load(text)
     return overrides
-
-
-def yaml_scalar(text: str) -> Any:
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 def route(editor: MemoirEditor, prompts: list[str], batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:

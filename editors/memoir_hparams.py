@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Optional
 
 from editors.errors import InvalidSettingsError
+from memoir.config import is_int, is_number
 from memoir.defaults import ModelRef, resolve_defaults
 
 DEFAULT_PREFIX_SEEDS = ("I", "You", "Because", "Yes", "Q: ")
@@ -40,14 +41,14 @@ class MemoirHparams:
     def validate(self) -> None:
         """Refuse values an edit cannot run with, before any model is loaded."""
         for name in ("lr", "grad_clip"):
-            _require(name, getattr(self, name), _is_number(getattr(self, name)) and getattr(self, name) > 0, "a number > 0")
+            _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) > 0, "a number > 0")
         for name in ("loss_threshold", "weight_decay"):
-            _require(name, getattr(self, name), _is_number(getattr(self, name)) and getattr(self, name) >= 0, "a number >= 0")
+            _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) >= 0, "a number >= 0")
         for name in ("max_steps", "num_background_texts"):
-            _require(name, getattr(self, name), _is_int(getattr(self, name)) and getattr(self, name) >= 1, "a whole number >= 1")
+            _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 1, "a whole number >= 1")
         _require("prefix_seeds", self.prefix_seeds, _tuple_of(self.prefix_seeds, lambda seed: isinstance(seed, str) and seed != ""),
                  "a list of non-empty strings")
-        _require("prefix_lengths", self.prefix_lengths, _tuple_of(self.prefix_lengths, lambda n: _is_int(n) and n >= 1),
+        _require("prefix_lengths", self.prefix_lengths, _tuple_of(self.prefix_lengths, lambda n: is_int(n) and n >= 1),
                  "a list of whole numbers >= 1")
         _require("prefix_mode", self.prefix_mode, isinstance(self.prefix_mode, str) and self.prefix_mode in PREFIX_MODES,
                  f"one of {PREFIX_MODES}")
@@ -85,13 +86,6 @@ def _require(name: str, value: Any, valid: bool, expected: str) -> None:
     if not valid:
         raise InvalidSettingsError(f"editor setting {name} must be {expected}, got {value!r}; fix it in the config file.")
 
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # NaN is no setting
 
 
 def _tuple_of(values: Any, valid: Any) -> bool:

@@ -63,19 +63,19 @@ class MemoirConfig(PeftConfig):
 
     def validate(self) -> None:
         """Check the values that need no model; the model-dependent checks run at injection."""
-        if not _is_int(self.target_layer) or self.target_layer < 0:
+        if not is_int(self.target_layer) or self.target_layer < 0:
             raise InvalidConfigError(f"target_layer must be a layer index >= 0, got {self.target_layer!r}.")
-        if not _is_int(self.top_k) or self.top_k <= 0:
+        if not is_int(self.top_k) or self.top_k <= 0:
             raise InvalidConfigError(f"top_k must be a positive int (a few % to 30 % of the MLP width), got {self.top_k!r}.")
-        if not _is_number(self.tau) or not 0.0 < float(self.tau) <= 1.0:
+        if not is_number(self.tau) or not 0.0 < float(self.tau) <= 1.0:
             raise InvalidConfigError(f"tau must lie in (0, 1] (paper: 0.4 ZsRE, 0.9 hallucination), got {self.tau!r}.")
         if not isinstance(self.pooling, str) or self.pooling not in POOLINGS:
             raise InvalidConfigError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}.")
-        if not _is_number(self.idf_power) or not float(self.idf_power) > 0.0:
+        if not is_number(self.idf_power) or not float(self.idf_power) > 0.0:
             raise InvalidConfigError(f"idf_power must be > 0 (2.0 is the SmolLM2 default), got {self.idf_power!r}.")
-        if self.min_similarity is not None and (not _is_number(self.min_similarity) or not -1.0 <= float(self.min_similarity) <= 1.0):
+        if self.min_similarity is not None and (not is_number(self.min_similarity) or not -1.0 <= float(self.min_similarity) <= 1.0):
             raise InvalidConfigError(f"min_similarity must be a cosine in [-1, 1] or None, got {self.min_similarity!r}.")
-        if not _is_int(self.permutation_seed) or self.permutation_seed < 0:
+        if not is_int(self.permutation_seed) or self.permutation_seed < 0:
             raise InvalidConfigError(f"permutation_seed must be an int >= 0, got {self.permutation_seed!r}.")
         if not isinstance(self.center_residual, bool):
             raise InvalidConfigError(f"center_residual must be true or false, got {self.center_residual!r}.")
@@ -102,9 +102,11 @@ class MemoirConfig(PeftConfig):
             ) from None
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """A whole number as a setting: an int that is not a bool (YAML's `true` is one in Python)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def is_number(value: Any) -> bool:
+    """A number as a setting: int or float, not a bool, not NaN."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value

@@ -27,6 +27,7 @@ from memoir.residual_memory import ResidualMemory
 
 logger = logging.getLogger(__name__)
 
+
 class MemoirModel(BaseTuner):
     """Wraps a causal LM with a MEMOIR residual memory on one decoder layer's `down_proj`.
 

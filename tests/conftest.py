@@ -59,6 +59,13 @@ def arch(request) -> str:
     return request.param
 
 
+def save_tiny_model(folder, **overrides):
+    """A tiny LLaMA and its word tokenizer saved as a model folder, for code that loads a model by path."""
+    tiny_model("llama", **overrides).save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    return folder
+
+
 WORDS = "the capital of france is paris when was who what where in a an and to by born city country year river".split()
 
 

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 import pytest
 
-from conftest import tiny_model, tiny_tokenizer
+from conftest import save_tiny_model
 from editors.base import EditResult
 from eval_suites.cli import EditingProgress, main
 
@@ -30,8 +30,7 @@ LONG = {"src": "the capital of france", "alt": " ".join(["paris"] * 200)}  # 200
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("errors")
-    tiny_model("llama").save_pretrained(root / "model")
-    tiny_tokenizer().save_pretrained(root / "model")
+    save_tiny_model(root / "model")
     files = {
         "config.yaml": CONFIG,
         "good.json": json.dumps(GOOD),

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import WORDS, tiny_model, tiny_tokenizer
+from conftest import WORDS, save_tiny_model
 from editors.ledger import LEDGER_FILE
 
 NUM_EDITS = 24
@@ -29,8 +29,7 @@ editor: {lr: 50.0, max_steps: 25, loss_threshold: 0.0, prefix_seeds: [the, who],
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("cli")
-    tiny_model("llama", num_hidden_layers=4).save_pretrained(root / "model")
-    tiny_tokenizer().save_pretrained(root / "model")
+    save_tiny_model(root / "model", num_hidden_layers=4)
     (root / "config.yaml").write_text(CONFIG)
     records = [
         {"src": f"{WORDS[i % 20]} {WORDS[(3 * i) % 20]} w{i}", "alt": f"w{40 + i}", "rephrase": f"w{i} {WORDS[i % 20]}", "loc": "the river", "loc_ans": "w9"}

@@ -14,7 +14,7 @@ from transformers import LlamaConfig
 
 import editors
 import memoir
-from conftest import tiny_model, tiny_tokenizer
+from conftest import save_tiny_model, tiny_model, tiny_tokenizer
 from editors import Ledger, MemoirEditor, MemoirHparams, describe
 from editors.background import shipped_background_texts
 from editors.edit_data import load_edit_data
@@ -59,8 +59,7 @@ def editors_model():
 
 @pytest.fixture
 def workspace(tmp_path):
-    tiny_model(num_hidden_layers=4).save_pretrained(tmp_path / "model")
-    tiny_tokenizer().save_pretrained(tmp_path / "model")
+    save_tiny_model(tmp_path / "model", num_hidden_layers=4)
     (tmp_path / "config.yaml").write_text(CONFIG)
     return tmp_path
 

@@ -19,7 +19,7 @@ import torch
 from huggingface_hub import ModelCard
 
 import memoir
-from conftest import WORDS, tiny_model, tiny_tokenizer
+from conftest import WORDS, save_tiny_model, tiny_model, tiny_tokenizer
 from eval_suites.model_card import CARD_SCORES
 from fake_hub import FakeHub
 
@@ -79,8 +79,7 @@ def memoir_cli(env: dict[str, str], *args: str, check: bool = True) -> subproces
 def workspace(tmp_path_factory) -> Path:
     """A tiny model folder and a 10-edit `memoir eval` run on it, scored at T = 5 and 10."""
     root = tmp_path_factory.mktemp("hub")
-    tiny_model("llama", num_hidden_layers=4).save_pretrained(root / "model")
-    tiny_tokenizer().save_pretrained(root / "model")
+    save_tiny_model(root / "model", num_hidden_layers=4)
     (root / "config.yaml").write_text(CONFIG)
     (root / "edits.json").write_text(json.dumps(RECORDS))
     memoir_cli(os.environ | {"OMP_NUM_THREADS": "1"}, "eval", "--model", str(root / "model"), "--data", str(root / "edits.json"),
