@@ -21,7 +21,7 @@ from huggingface_hub import constants as hub_constants
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from memoir.errors import ModelNotAvailableError
-from memoir.saving import current_umask
+from memoir.saving import follow_umask
 
 
 @dataclass(frozen=True)
@@ -78,10 +78,10 @@ def _convert(embedded: EmbeddedModel, target: Path) -> None:
         del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp's folder is private; the cache follows the umask
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        follow_umask(staging)  # mkdtemp's folder and safetensors' weights are private; the cache is not
         os.rename(staging, target)
     except OSError:
         if not (target / "config.json").exists():

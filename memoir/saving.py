@@ -57,15 +57,15 @@ def save_adapter(
         model.save_pretrained(str(staging), **save_kwargs)
         for name, content in (files or {}).items():
             write_atomic(staging / name, content)
-        _follow_umask(staging)
+        follow_umask(staging)
         _swap_in(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
-def _follow_umask(staging: Path) -> None:
-    """Give the staged folder and its files the modes `mkdir`/`open` would (safetensors writes 0600)."""
+def follow_umask(staging: Path) -> None:
+    """Give a staged folder and its files the modes `mkdir`/`open` would (mkdtemp and safetensors make them private)."""
     umask = current_umask()
     for path in staging.rglob("*"):
         os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -51,3 +55,15 @@ def test_unrelated_prompts_keep_their_old_answers(edited):
     editor, _, unrelated, before, _ = edited
     assert greedy_answers(editor.model, editor.tokenizer, unrelated) == before
     assert editor.firing_rate(unrelated) == 0.0
+
+
+def test_the_converted_model_cache_follows_the_umask(tmp_path, monkeypatch):
+    """The embedded model's converted folder is read by every user of a shared cache."""
+    monkeypatch.setenv("MEMOIR_CACHE", str(tmp_path))
+    previous = os.umask(0o022)
+    try:
+        folder = Path(memoir.resolve_model_path("smollm2-135m"))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(path.stat().st_mode) for path in folder.iterdir()} == {0o644}
