@@ -15,7 +15,7 @@ from typing import Any, Optional
 from editors.ledger import LEDGER_FILE, describe
 from eval_suites.errors import RunDirError
 from eval_suites.model_card import CardInputs, build_card
-from eval_suites.run_dir import METRICS_FILE, load_metrics
+from eval_suites.run_dir import load_metrics, run_folders
 from memoir.hub import ADAPTER_CONFIG, hub_base_model, push_adapter
 
 ADAPTER_DIR = "adapter"
@@ -30,10 +30,11 @@ class PushSource:
 
 
 def _scored_dirs(folder: Path) -> list[Path]:
-    if (folder / METRICS_FILE).is_file():
-        return [folder]
-    found = [child for child in folder.glob("t*") if (child / METRICS_FILE).is_file()]
-    return sorted(found, key=lambda child: load_metrics(child)["num_edits"])
+    """The run folders of `folder` by T (see `run_folders`), or none: an adapter may have no scores."""
+    try:
+        return run_folders(folder)
+    except RunDirError:
+        return []
 
 
 def find_source(path: str | Path) -> PushSource:
