@@ -27,6 +27,7 @@ from editors.edit_loss import CachedEditLoss, NaiveEditLoss
 from editors.errors import LedgerError
 from editors.ledger import LEDGER_FILE, Ledger, LedgerEntry
 from editors.memoir_hparams import MemoirHparams
+from editors.preservation import Preconditioner, add_keys, unit_keys
 from editors.request import EditLike, as_request
 from editors.teacher_forcing import TeacherForcedBatch, teacher_forced_batch
 from memoir.defaults import resolve_defaults
@@ -146,12 +147,13 @@ class MemoirEditor(Editor):
         row = self.ledger.row_of_prompt(request.prompt)
         replaced = None if row is None else self._drop_row(row).id
         batch = self.rows(request)
-        pooled = self.plain_row_pooled(batch)
+        pooled, activations = self._plain_row_inputs(batch)
         mask = self.memory.mask_of(pooled)
         earlier = self.memory.index.best_match(mask)
         loss_fn = (CachedEditLoss if self.hparams.fast_path else NaiveEditLoss)(self.model, batch, mask)
-        steps, loss = self._train(loss_fn)
+        steps, loss = self._train(loss_fn, self.step_budget(batch), self._preconditioner(mask))
         self.memory.store(pooled)
+        self._protect(activations, batch.attention_mask[:1], mask)
         seconds = round(time.perf_counter() - started, 4)
         entry = LedgerEntry(self.ledger.free_id(request.id), request.prompt, request.target, LedgerEntry.now(), steps, loss, seconds)
         self.ledger.append(entry)
@@ -197,17 +199,47 @@ class MemoirEditor(Editor):
     def _mask_of_plain_row(self, batch: TeacherForcedBatch) -> torch.Tensor:
         return self.memory.mask_of(self.plain_row_pooled(batch))
 
-    @torch.no_grad()
     def plain_row_pooled(self, batch: TeacherForcedBatch) -> torch.Tensor:
-        """(1, D) pooled prompt feature of the plain row: what the edit's mask and stored feature come from.
+        """(1, D) pooled prompt feature of the plain row: what the edit's mask and stored feature come from."""
+        return self._plain_row_inputs(batch)[0]
+
+    @torch.no_grad()
+    def _plain_row_inputs(self, batch: TeacherForcedBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The plain row's pooled prompt feature (1, D) and its down_proj inputs at every position (1, S, D).
 
         The down_proj input does not depend on R, so the memory need not be switched off here.
         """
         plain = {key: value[:1] for key, value in batch.model_inputs().items()}
-        return self.model.base_model.pooled_prompt_activations(**plain, prompt_mask=batch.prompt_mask[:1])
+        captured: dict[str, torch.Tensor] = {}
+        hook = self.model.base_model.memoir_layer.register_forward_pre_hook(lambda m, args: captured.update(x=args[0]))
+        try:
+            pooled = self.model.base_model.pooled_prompt_activations(**plain, prompt_mask=batch.prompt_mask[:1])
+        finally:
+            hook.remove()
+        return pooled, captured["x"]
 
-    def _train(self, loss_fn) -> tuple[int, float]:
-        """SGD on R until the loss falls below the threshold or the step budget is spent."""
+    def _preconditioner(self, mask: torch.Tensor) -> Optional[Preconditioner]:
+        if self.hparams.preservation == 0 or self.memory.key_covariance.numel() == 0:
+            return None
+        return Preconditioner.for_mask(self.memory.key_covariance, mask, self.hparams.preservation)
+
+    def _protect(self, activations: torch.Tensor, attention_mask: torch.Tensor, mask: torch.Tensor) -> None:
+        """Add the new edit's inputs to the covariance that later edits' updates avoid."""
+        if self.hparams.preservation == 0:
+            return
+        memory = self.memory
+        if memory.key_covariance.numel() == 0:
+            width = memory.R.shape[1]
+            memory.key_covariance = torch.zeros(width, width, device=memory.R.device)
+        add_keys(memory.key_covariance, unit_keys(memory.centred_inputs(activations), attention_mask, mask))
+
+    def step_budget(self, batch: TeacherForcedBatch) -> int:
+        """max_steps, plus steps_per_target_token for each target token of the plain row."""
+        target_tokens = int(batch.target_mask[0].sum())
+        return self.hparams.max_steps + round(self.hparams.steps_per_target_token * target_tokens)
+
+    def _train(self, loss_fn, budget: int, preconditioner: Optional[Preconditioner] = None) -> tuple[int, float]:
+        """SGD on R until the loss falls below the threshold or the `budget` of steps is spent."""
         hp = self.hparams
         R = self.memory.R
         R.requires_grad_(True)
@@ -215,10 +247,12 @@ class MemoirEditor(Editor):
         steps = 0
         while True:
             loss = loss_fn()
-            if loss.item() < hp.loss_threshold or steps == hp.max_steps:
+            if loss.item() < hp.loss_threshold or steps == budget:
                 return steps, loss.item()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if preconditioner is not None:
+                preconditioner.apply_(R.grad)
             torch.nn.utils.clip_grad_norm_([R], hp.grad_clip)
             optimizer.step()
             steps += 1

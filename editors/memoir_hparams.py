@@ -24,11 +24,17 @@ class MemoirHparams:
 
     lr: float = 1.0
     max_steps: int = 30
+    # Extra steps per target token: a 130-token passage needs more updates of R than a 3-token name
+    # under the same clipped step size; 0 gives every edit the same budget, as the paper does.
+    steps_per_target_token: float = 0.0
     grad_clip: float = 1.0
     loss_threshold: float = 0.02
     # The authors' code decays all of R by 1e-5 per step, slowly erasing older edits; we keep 0 so
     # that an edit, once written, stays exactly as written (the paper's text updates masked columns only).
     weight_decay: float = 0.0
+    # λ of editors.preservation: damp a new edit's update along the inputs earlier edits are read
+    # on; 0 writes each edit as the paper does, ignoring the edits it overwrites in shared columns.
+    preservation: float = 0.0
     prefix_seeds: tuple[str, ...] = DEFAULT_PREFIX_SEEDS
     prefix_lengths: tuple[int, ...] = (5, 10)
     prefix_mode: str = "greedy"  # "greedy" (the authors'), "sampled" (seeded sampling), or "none"
@@ -42,7 +48,7 @@ class MemoirHparams:
         """Refuse values an edit cannot run with, before any model is loaded."""
         for name in ("lr", "grad_clip"):
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) > 0, "a number > 0")
-        for name in ("loss_threshold", "weight_decay"):
+        for name in ("loss_threshold", "weight_decay", "preservation", "steps_per_target_token"):
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) >= 0, "a number >= 0")
         for name in ("max_steps", "num_background_texts"):
             _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 1, "a whole number >= 1")

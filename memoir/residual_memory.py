@@ -39,6 +39,9 @@ class ResidualMemory(nn.Module):
         self.register_buffer("background", torch.zeros(in_features))
         # Per-token IDF weights of the pooled feature (pooling="idf"); empty until an editor sets them.
         self.register_buffer("token_weights", torch.zeros(0))
+        # Σ k kᵀ of earlier edits' unit-norm masked inputs (D x D), kept by an editor that protects
+        # them while writing new edits; empty unless it does. Not read at inference.
+        self.register_buffer("key_covariance", torch.zeros(0))
         self.top_hash = TopHash(in_features, config.top_k, config.permutation_seed)
         self.index = MaskIndex(in_features, config.top_k)
         # Masks of forgotten edits: an input nearer to one of them than to every stored edit is not routed.
@@ -83,21 +86,24 @@ class ResidualMemory(nn.Module):
             active &= ~(self.forgotten.best_match(queries).overlap > match.overlap)
         return Routing(masks, active, match.overlap, match.index)
 
+    def centred_inputs(self, a: torch.Tensor) -> torch.Tensor:
+        """What R reads of the (B, S, D) inputs: `a - background` with `center_residual`, else `a`."""
+        return a - self.background.to(a.dtype) if self.center_residual else a
+
     def residual(self, a: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """R·(a ⊙ m) for (B, S, D) inputs and (B, D) masks; gradients reach only masked columns.
 
         With `center_residual`, R sees `a - background`: the component every input shares (e.g.
         at a prompt's final "?") then no longer carries one edit's update into another's output.
         """
-        if self.center_residual:
-            a = a - self.background.to(a.dtype)
-        masked = a * masks.unsqueeze(1).to(a.dtype)
+        masked = self.centred_inputs(a) * masks.unsqueeze(1).to(a.dtype)
         return torch.nn.functional.linear(masked, self.R.to(a.dtype))
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
-        weights = state_dict.get(prefix + "token_weights")
-        if weights is not None:
-            self.token_weights = torch.zeros(weights.shape, device=self.token_weights.device)
+        for name in ("token_weights", "key_covariance"):  # sized by the editor, so take the saved size
+            stored = state_dict.get(prefix + name)
+            if stored is not None:
+                setattr(self, name, torch.zeros(stored.shape, device=getattr(self, name).device))
         saved = state_dict.get(prefix + "R")
         if saved is not None and saved.shape != self.R.shape:
             raise AdapterShapeError(

@@ -100,3 +100,11 @@ def test_bfloat16_model_trains_a_float32_R():
     result = editor.edit(REQUESTS[0])
     assert editor.memory.R.dtype == torch.float32 and editor.memory.R.abs().sum() > 0
     assert result.steps > 0 and torch.isfinite(torch.tensor(result.loss))
+
+
+def test_a_longer_target_gets_a_longer_step_budget():
+    editor = make_editor(loss_threshold=0.0, max_steps=4, steps_per_target_token=2.0)
+    short, long = REQUESTS[1], REQUESTS[2]  # 1 and 3 target tokens
+    assert editor.step_budget(editor.rows(short)) == 4 + 2 and editor.step_budget(editor.rows(long)) == 4 + 6
+    assert [editor.edit(request).steps for request in (short, long)] == [6, 10]
+    assert make_editor(loss_threshold=0.0, max_steps=4).edit(long).steps == 4  # the paper's fixed budget

@@ -1,0 +1,46 @@
+"""Keeping earlier edits as written: a new edit's update avoids the inputs earlier edits are read on.
+
+A new edit trains R's columns in its mask S. An earlier edit whose mask shares columns with S
+reads them too, so the update moves that edit's output by dR·k for each of its (centred, masked)
+inputs k. The memory keeps C = sum of k kᵀ over earlier edits' inputs, each k scaled to unit
+norm, and the new edit's gradient in its columns is multiplied by (I + λ·C_SS)⁻¹: a direction
+that earlier edits use n times is damped about n·λ-fold, an unused one not at all. This is
+AlphaEdit's null-space projection made soft (new edits can still be written) and restricted to
+the mask (the only columns an edit changes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Preconditioner:
+    """(I + λ·C_SS)⁻¹ on the mask columns `columns` of R's gradient."""
+
+    columns: torch.Tensor  # (k,) long
+    inverse: torch.Tensor  # (k, k)
+
+    @classmethod
+    def for_mask(cls, covariance: torch.Tensor, mask: torch.Tensor, strength: float) -> "Preconditioner":
+        columns = mask.reshape(-1).nonzero().squeeze(-1).to(covariance.device)
+        block = covariance[columns][:, columns]
+        eye = torch.eye(len(columns), dtype=block.dtype, device=block.device)
+        return cls(columns, torch.linalg.inv(eye + strength * block))
+
+    def apply_(self, grad: torch.Tensor) -> None:
+        """Replace the gradient's mask columns by their preconditioned values, in place."""
+        grad[:, self.columns] = grad[:, self.columns] @ self.inverse.to(grad.dtype)
+
+
+def unit_keys(activations: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(N, D) unit-norm masked inputs at the (B, S) `positions` of (B, S, D) `activations`."""
+    keys = activations[positions.bool()].float() * mask.reshape(1, -1).float()
+    return keys / keys.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+
+
+def add_keys(covariance: torch.Tensor, keys: torch.Tensor) -> None:
+    """C += Σ k kᵀ, in place."""
+    covariance.add_(keys.T @ keys)

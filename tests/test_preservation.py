@@ -1,0 +1,67 @@
+"""Preservation: a later edit's update avoids the inputs an earlier edit is read on."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from peft import PeftModel
+
+import memoir
+from conftest import tiny_model
+from editors.preservation import Preconditioner, add_keys, unit_keys
+from test_memoir_editor import REQUESTS, make_editor
+
+
+def earlier_output(editor, request) -> torch.Tensor:
+    """The residual R adds to `request`'s own rows under its stored mask: what a later edit can disturb."""
+    batch = editor.rows(request)
+    pooled, activations = editor._plain_row_inputs(batch)
+    mask = editor.memory.mask_of(pooled)
+    return editor.memory.residual(activations, mask).detach()
+
+
+def drift_of_first_edit(**hparams) -> tuple[float, float]:
+    """(change of the first edit's residual after two later edits, overlap of their masks)."""
+    editor = make_editor(loss_threshold=0.0, **hparams)
+    editor.edit(REQUESTS[0])
+    before = earlier_output(editor, REQUESTS[0])
+    results = [editor.edit(request) for request in REQUESTS[1:]]
+    drift = (earlier_output(editor, REQUESTS[0]) - before).norm() / before.norm()
+    return float(drift), max(r.extra["best_overlap_with_earlier"] for r in results)
+
+
+def test_a_later_edit_sharing_columns_moves_the_earlier_output_far_less_with_preservation():
+    plain, overlap = drift_of_first_edit()
+    kept, _ = drift_of_first_edit(preservation=1000.0)
+    assert overlap > 0.2  # the later edits do write in the first edit's columns
+    assert plain > 0.05
+    assert kept < plain / 10
+
+
+def test_preservation_zero_keeps_no_covariance_and_trains_as_before():
+    editor = make_editor(loss_threshold=0.0, preservation=0.0)
+    editor.edit(REQUESTS[0])
+    assert editor.memory.key_covariance.numel() == 0
+
+
+def test_the_covariance_counts_each_position_once_and_survives_save_and_load(tmp_path):
+    editor = make_editor(preservation=1.0)
+    editor.edit(REQUESTS[0])
+    covariance = editor.memory.key_covariance
+    positions = int(editor.rows(REQUESTS[0]).attention_mask[0].sum())
+    assert torch.trace(covariance).item() == pytest.approx(positions, rel=1e-5)  # one unit key per position
+    memoir.save_adapter(editor.model, tmp_path)
+    again = PeftModel.from_pretrained(tiny_model("llama", num_hidden_layers=4), str(tmp_path))
+    assert torch.equal(again.base_model.memory.key_covariance, covariance)
+
+
+def test_the_preconditioner_leaves_unused_directions_and_damps_used_ones():
+    width = 6
+    covariance = torch.zeros(width, width)
+    used = torch.tensor([[1.0, 0, 0, 0, 0, 0]])
+    add_keys(covariance, unit_keys(used.reshape(1, 1, width) * 3, torch.ones(1, 1), torch.ones(width, dtype=torch.bool)))
+    mask = torch.tensor([True, True, False, False, False, False])
+    grad = torch.ones(2, width)
+    Preconditioner.for_mask(covariance, mask, strength=9.0).apply_(grad)
+    assert torch.allclose(grad[:, 0], torch.full((2,), 0.1))  # 1 / (1 + 9 * 1)
+    assert torch.equal(grad[:, 1:], torch.ones(2, width - 1))
