@@ -1,8 +1,11 @@
 """Score MEMOIR hyperparameters on the ZsRE *train* slice (never the scored edit set).
 
-    python benchmarks/tune_memoir.py --num-edits 30 --set lr=5.0 prefix_mode=none [--layer 24 --top-k 440 --tau 0.5 --center-residual]
+    python benchmarks/tune_memoir.py --num-edits 500 [--data zsre] [--config FILE] [--set lr=5.0 tau=0.5 preservation=1.0]
 
-Prints Rel/Gen/Loc after all edits (the harness's definitions), how many edits reached the loss
+Starts from the model's shipped settings (configs/, or `--config`); `--set` overrides any adapter
+(`memoir:`) or editor (`editor:`) setting by name, each value read as YAML, `none` as None.
+Prints Rel/Gen/Loc after all edits (the harness's definitions), Rel/Gen by fifth of edit age
+(oldest first: how much later edits erode earlier ones), how many edits reached the loss
 threshold, mean steps and seconds per edit, and the best-overlap quantiles of unrelated prompts
 and of paraphrases against the stored masks, with the firing rates a range of tau would give.
 The figures behind the choices in configs/smollm2-135m.yaml come from this script.
@@ -11,6 +14,7 @@ The figures behind the choices in configs/smollm2-135m.yaml come from this scrip
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 
@@ -21,15 +25,21 @@ from editors.edit_data import load_edit_data
 from editors.memoir_editor import MemoirEditor
 from editors.memoir_hparams import MemoirHparams
 from eval_suites.protocol import run_sequential
+from eval_suites.shipped_background import suite_background_texts
 from eval_suites.suites import suite_train_path
+from memoir.defaults import resolve_defaults
+from routing_diagnostic import parse_overrides
 
 TAUS = (0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
 
 
-def parse_setting(text: str) -> tuple[str, object]:
-    key, _, value = text.partition("=")
-    default = getattr(MemoirHparams(), key)
-    return key, type(default)(value) if not isinstance(default, tuple) else tuple(value.split(","))
+def settings(model: str, config: str | None, overrides: list[str]) -> tuple[memoir.MemoirConfig, MemoirHparams]:
+    """The shipped (or `config`) settings with each `key=value` put in the section that has `key`."""
+    sections = resolve_defaults(model, config)
+    adapter_keys = {f.name for f in dataclasses.fields(memoir.MemoirConfig)}
+    for key, value in parse_overrides(overrides).items():
+        sections["memoir" if key in adapter_keys else "editor"][key] = value
+    return memoir.MemoirConfig(**sections["memoir"]), MemoirHparams.from_dict(sections["editor"])
 
 
 @torch.no_grad()
@@ -46,24 +56,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--num-edits", type=int, default=30)
-    parser.add_argument("--layer", type=int, default=24)
-    parser.add_argument("--top-k", type=int, default=440)
-    parser.add_argument("--tau", type=float, default=0.5)
-    parser.add_argument("--center-residual", action="store_true", help="feed R with a - background (MemoirConfig)")
-    parser.add_argument("--set", nargs="*", default=[], help="editor hyperparameters, e.g. lr=5.0 prefix_mode=none")
+    parser.add_argument("--data", default="zsre", help="the suite whose train file is edited")
+    parser.add_argument("--config", help="a shipped config name or YAML file instead of the model's own")
+    parser.add_argument("--set", nargs="*", default=[], help="settings, e.g. lr=5.0 tau=0.5 pooling=mean min_similarity=none")
     args = parser.parse_args()
-    hparams = MemoirHparams(**dict(parse_setting(s) for s in args.set))
-    train = load_edit_data(suite_train_path("zsre")).requests
-    # The background mean comes from the last texts of the slice, the probes from its middle,
-    # the edits from its start: three disjoint parts.
-    background = [f"{r.locality_prompt} {r.locality_answer}" for r in train[-100:]]
+    config, hparams = settings(args.model, args.config, args.set)
+    train = load_edit_data(suite_train_path(args.data)).requests
+    # The background mean comes from the suite's train file, as `memoir eval` takes it.
+    background = suite_background_texts(args.data)
     unrelated = [r.locality_prompt for r in train[200:400]]
     editors: list[MemoirEditor] = []
 
     def make_editor() -> MemoirEditor:
-        config = memoir.MemoirConfig(
-            target_layer=args.layer, top_k=args.top_k, tau=args.tau, center_residual=args.center_residual
-        )
         model = memoir.MemoirModel.from_pretrained(args.model, config=config)
         editors.append(MemoirEditor(model, memoir.load_tokenizer(args.model), hparams, background_texts=background))
         return editors[-1]
@@ -74,7 +78,7 @@ def main() -> None:
     paraphrase_overlap = best_overlaps(editor, [r.rephrase for r in train[: args.num_edits]])
     quantiles = torch.tensor([0.5, 0.9, 0.99, 1.0])
     summary = {
-        "settings": vars(args) | {"hparams": hparams.to_dict()},
+        "settings": vars(args) | {"memoir": config.to_dict(), "hparams": hparams.to_dict()},
         "rel": result.metrics["rel"], "gen": result.metrics["gen"], "loc": result.metrics["loc"],
         "fired_on_unrelated": result.metrics["fired_on_unrelated"],
         "rel_gen_by_fifth": [
