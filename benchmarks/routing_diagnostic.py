@@ -18,7 +18,6 @@ import json
 from typing import Any
 
 import torch
-import yaml
 
 import memoir
 from editors.edit_data import load_edit_data
@@ -28,17 +27,9 @@ from editors.memoir_hparams import MemoirHparams
 from eval_suites.shipped_background import suite_background_texts, suite_idf_texts
 from memoir.defaults import load_defaults
 from eval_suites.suites import resolve_data, suite_path, with_neighbour_probes
+from settings_overrides import parse_overrides
 
 torch.set_grad_enabled(False)
-
-
-def parse_overrides(settings: list[str]) -> dict[str, Any]:
-    """`key=value` pairs for MemoirConfig, each value read as a YAML scalar (as in configs/); `none` is None."""
-    overrides = {}
-    for setting in settings:
-        key, _, text = setting.partition("=")
-        overrides[key] = None if text.lower() == "none" else yaml.safe_load(text)
-    return overrides
 
 
 def route(editor: MemoirEditor, prompts: list[str], batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:

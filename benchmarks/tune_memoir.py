@@ -28,7 +28,7 @@ from eval_suites.protocol import run_sequential
 from eval_suites.shipped_background import suite_background_texts
 from eval_suites.suites import suite_train_path
 from memoir.defaults import resolve_defaults
-from routing_diagnostic import parse_overrides
+from settings_overrides import parse_overrides
 
 TAUS = (0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
 
