@@ -18,14 +18,14 @@ from editors.edit_run import EditRun, RunManifest
 from editors.errors import EditorError, RunStateError
 from editors.ledger import adapter_folder
 from editors.memoir_editor import MemoirEditor
-from eval_suites.errors import EvalError
+from eval_suites.errors import EvalError, ProtocolError
 from memoir.errors import MemoirError
 from eval_suites.adapter_commands import add_adapter_commands
 from eval_suites.demo import run_demo
 from eval_suites.edit_age import age_table
 from eval_suites.hub_push import push_run
 from eval_suites.editor_setup import build_editor, load_requests, preflight
-from eval_suites.protocol import RunResult, run_stream
+from eval_suites.protocol import RunResult, Stream, run_mixed, run_stream
 from eval_suites.report import markdown_table, plot_runs
 from eval_suites.run_dir import run_folders, save_run
 from eval_suites.run_log import configure_console, console_beside_progress, run_log
@@ -168,14 +168,30 @@ class EditingProgress:
             self.bar.close()
 
 
+def suite_names(data: str) -> list[str]:
+    """The parts of `--data`: one source, or several separated by commas for a mixed stream."""
+    if "," not in data or Path(data).exists():
+        return [data]
+    return [part.strip() for part in data.split(",")]
+
+
+def scores_of(data: str, args: argparse.Namespace) -> dict[str, bool]:
+    """Which optional scores a source gets: PPL where asked or where it is the suite's score,
+    greedy exact match unless skipped or the targets are whole passages (scored by PPL)."""
+    by_perplexity = data in SUITES and get_suite(data).perplexity
+    return dict(with_perplexity=args.perplexity or by_perplexity, with_exact_match=not (args.no_exact_match or by_perplexity))
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    names = suite_names(args.data)
+    if len(names) > 1:
+        return eval_mixed(args, names)
     accelerator = Accelerator()
     out = Path(args.out)
     writable_folder(out)
     check = preflight(args.model, args.config).check
     requests = with_neighbour_probes(args.data, load_requests(args.data, max(args.num_edits), args.strict, check).requests)
     counts = sorted({min(count, len(requests)) for count in args.num_edits})
-    perplexity = args.perplexity or (args.data in SUITES and get_suite(args.data).perplexity)
     progress = EditingProgress(counts[-1], accelerator.is_main_process)
     made: list[MemoirEditor] = []
 
@@ -189,10 +205,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         # so `memoir push` can publish them together.
         if accelerator.is_main_process:
             folder = out if len(counts) == 1 else out / f"t{result.metrics['num_edits']}"
-            result.metrics["data"] = args.data
-            save_run(result, folder)
+            save_scored(result, args.data, folder)
             made[0].save(folder / "adapter")
-            tqdm.write((folder / "table.md").read_text())
 
     with run_log(out, accelerator.is_main_process), console_beside_progress():
         logger.info("memoir eval: %d records of %s scored at T = %s", len(requests), args.data, counts)
@@ -203,14 +217,58 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 counts,
                 model_name=args.model,
                 batch_size=args.batch_size,
-                with_perplexity=perplexity,
-                with_exact_match=not args.no_exact_match,
                 score=progress.scored(sharded_scoring(accelerator)),
                 on_edit=progress.edited,
                 on_checkpoint=save,
+                **scores_of(args.data, args),
             )
         finally:
             progress.close()
+    return 0
+
+
+def save_scored(result: RunResult, data: str, folder: Path) -> None:
+    """A scored run's files, then its table on the console."""
+    result.metrics["data"] = data
+    save_run(result, folder)
+    tqdm.write(f"{folder}:\n" + (folder / "table.md").read_text())
+
+
+def eval_mixed(args: argparse.Namespace, names: list[str]) -> int:
+    """`memoir eval --data zsre,hallucination,temporal --num-edits 1000,600,75`: one seeded stream of
+    all their edits, each source scored after the last edit into `--out/NAME/` with its own metrics."""
+    if len(args.num_edits) != len(names):
+        raise ProtocolError(
+            f"--data names {len(names)} sources for a mixed stream, so --num-edits needs one count each, "
+            f"in the same order (e.g. {','.join(['100'] * len(names))}); got {len(args.num_edits)}."
+        )
+    accelerator = Accelerator()
+    out = Path(args.out)
+    writable_folder(out)
+    check = preflight(args.model, args.config).check
+    streams = []
+    for data, count in zip(names, args.num_edits):
+        requests = with_neighbour_probes(data, load_requests(data, count, args.strict, check).requests)
+        streams.append(Stream(Path(data).stem, requests, **scores_of(data, args)))
+    progress = EditingProgress(sum(len(stream.requests) for stream in streams), accelerator.is_main_process)
+    made: list[MemoirEditor] = []
+
+    def make_editor() -> MemoirEditor:
+        made.append(build_editor(args.model, names[0], accelerator.device, config=args.config, dtype=args.dtype, device_map=args.device_map))
+        progress.start()
+        return made[-1]
+
+    with run_log(out, accelerator.is_main_process), console_beside_progress():
+        logger.info("memoir eval: a mixed stream of %s, seed %d", ", ".join(f"{len(s.requests)} {s.name}" for s in streams), args.seed)
+        try:
+            results = run_mixed(make_editor, streams, args.seed, args.model, args.batch_size, progress.edited,
+                                progress.scored(sharded_scoring(accelerator)))
+        finally:
+            progress.close()
+        if accelerator.is_main_process:
+            for data, (name, result) in zip(names, results.items()):
+                save_scored(result, data, out / name)
+            made[0].save(out / "adapter")
     return 0
 
 
@@ -279,13 +337,17 @@ def parser() -> argparse.ArgumentParser:
     add_adapter_commands(commands, shared)
     evaluate = commands.add_parser("eval", parents=shared, help="edit the first T records one after another, then score them all")
     evaluate.add_argument("--model", default="smollm2-135m", help="embedded short name, local model folder or Hub id")
-    evaluate.add_argument("--data", required=True, help=DATA_HELP)
-    evaluate.add_argument("--num-edits", type=parse_counts, required=True, help="T, or several: 1,10,100,1000 (one stream)")
+    evaluate.add_argument("--data", required=True,
+                          help=DATA_HELP + "; several, separated by commas, edit one mixed stream of all of them")
+    evaluate.add_argument("--num-edits", type=parse_counts, required=True,
+                          help="T, or several: 1,10,100,1000 (one stream); with several --data, one count per source")
+    evaluate.add_argument("--seed", type=int, default=0, help="the order of a mixed stream's edits (default 0)")
     evaluate.add_argument("--config", default=None, help="a shipped config name or YAML file (default: the model's own)")
     evaluate.add_argument("--out", required=True, help="run folder (one sub-folder t<T> per T when several are given)")
     evaluate.add_argument("--batch-size", type=count_of("--batch-size"), default=16)
     evaluate.add_argument("--perplexity", action="store_true", help="also score PPL (always on for hallucination)")
-    evaluate.add_argument("--no-exact-match", action="store_true", help="skip greedy generation exact match")
+    evaluate.add_argument("--no-exact-match", action="store_true", help="skip greedy generation exact match (always skipped for hallucination: "
+                          "its targets are whole passages, scored by PPL)")
     evaluate.add_argument("--strict", action="store_true", help="stop at the first bad record instead of skipping it")
     add_placement(evaluate)
     evaluate.set_defaults(run=cmd_eval)

@@ -8,6 +8,7 @@ edits overwrite earlier ones, so this module never does it.
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
@@ -89,28 +90,101 @@ def run_stream(
     """
     checkpoints = sorted({_checked_count(t, len(requests)) for t in checkpoints})
     started = time.perf_counter()
-    edited = list(requests[: checkpoints[-1]])
+    stream = Stream("", requests[: checkpoints[-1]], with_perplexity, with_exact_match)
     editor = make_editor()
-    options = dict(batch_size=batch_size, with_perplexity=with_perplexity, with_exact_match=with_exact_match)
-    reference = unedited_locality(editor, edited, batch_size)
-    unedited_records = score(editor, edited, reference, **options)
+    before = _Before.of(editor, stream, batch_size, score)
     results, edits, edit_seconds = [], [], 0.0
     for count in checkpoints:
         edit_started = time.perf_counter()
-        edits += editor.edit_stream(edited[len(edits) : count], on_edit)
+        edits += editor.edit_stream(stream.requests[len(edits) : count], on_edit)
         edit_seconds += time.perf_counter() - edit_started
-        records = score(editor, edited[:count], reference[:count], **options)
+        results.append(before.result(editor, count, list(edits), edit_seconds, model_name, started))
+        if on_checkpoint is not None:
+            on_checkpoint(results[-1])
+    return results
+
+
+@dataclass
+class Stream:
+    """One suite's records in a stream of edits, and how they are scored."""
+
+    name: str
+    requests: Sequence[EditRequest]
+    with_perplexity: bool = False
+    with_exact_match: bool = False
+
+
+@dataclass
+class _Before:
+    """A stream's scores on the unedited model, and how its records are scored after editing."""
+
+    stream: Stream
+    reference: list[dict[str, Any]]  # the unedited model's locality outputs
+    records: list[dict[str, Any]]
+    options: dict[str, Any]
+    scorer: Callable[..., list[dict[str, Any]]]
+
+    @classmethod
+    def of(cls, editor: Editor, stream: Stream, batch_size: int, score: Callable[..., list[dict[str, Any]]]) -> "_Before":
+        options = dict(batch_size=batch_size, with_perplexity=stream.with_perplexity, with_exact_match=stream.with_exact_match)
+        reference = unedited_locality(editor, stream.requests, batch_size)
+        return cls(stream, reference, score(editor, stream.requests, reference, **options), options, score)
+
+    def result(self, editor: Editor, count: int, edits: list[EditResult], edit_seconds: float, model_name: str,
+               started: float) -> RunResult:
+        """Score the first `count` records on the editor's model as it is now."""
+        records = self.scorer(editor, self.stream.requests[:count], self.reference[:count], **self.options)
         metrics = {
             **aggregate(records),
-            "fired_on_unrelated": fired_on_unrelated(editor, edited[:count]),
+            "fired_on_unrelated": fired_on_unrelated(editor, self.stream.requests[:count]),
             "num_edits": count,
             "editor": editor.name,
             "model": model_name,
             "seconds": time.perf_counter() - started,
             "edit_seconds": edit_seconds,
         }
-        before = unedited_records[:count]
-        results.append(RunResult(metrics, records, aggregate(before), before, list(edits)))
-        if on_checkpoint is not None:
-            on_checkpoint(results[-1])
+        before = self.records[:count]
+        return RunResult(metrics, records, aggregate(before), before, edits)
+
+
+def mixed_order(streams: Sequence[Stream], seed: int) -> list[int]:
+    """Which stream each edit of a mixed stream comes from: the streams' records shuffled together
+    in a seeded order, each stream's records staying in their own order."""
+    labels = [label for label, stream in enumerate(streams) for _ in stream.requests]
+    random.Random(seed).shuffle(labels)
+    return labels
+
+
+def run_mixed(
+    make_editor: Callable[[], Editor],
+    streams: Sequence[Stream],
+    seed: int = 0,
+    model_name: str = "",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_edit: Optional[Callable[[EditResult], None]] = None,
+    score: Callable[..., list[dict[str, Any]]] = score_records,
+) -> dict[str, RunResult]:
+    """Several suites' edits interleaved in one seeded stream, as a deployment sees them; after the
+    last edit each suite's records are scored with that suite's own metrics.
+
+    A suite's result is comparable with its own single-suite run of the same records: same
+    records, same scores, with the other suites' edits in between. Its `edit_seconds` is the
+    time of its own edits.
+    """
+    names = [stream.name for stream in streams]
+    if len(set(names)) != len(names) or not all(stream.requests for stream in streams):
+        raise ProtocolError(f"a mixed stream needs distinct suites, each with records; got {names}")
+    started = time.perf_counter()
+    editor = make_editor()
+    before = [_Before.of(editor, stream, batch_size, score) for stream in streams]
+    order = mixed_order(streams, seed)
+    queues = [iter(stream.requests) for stream in streams]
+    edits = editor.edit_stream([next(queues[label]) for label in order], on_edit)
+    results = {}
+    for label, (stream, scored) in enumerate(zip(streams, before)):
+        own = [edit for edit, source in zip(edits, order) if source == label]
+        result = scored.result(editor, len(stream.requests), own, sum(edit.seconds for edit in own), model_name, started)
+        result.metrics["mixed_with"] = [name for name in names if name != stream.name]
+        result.metrics["mixed_seed"] = seed
+        results[stream.name] = result
     return results

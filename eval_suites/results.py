@@ -9,15 +9,18 @@ import os
 import platform
 import sys
 from pathlib import Path
+from typing import Optional
 
 import torch
 
 from eval_suites.edit_age import age_table
 from eval_suites.report import markdown_table, plot_runs
 from eval_suites.run_dir import load_metrics
+from eval_suites.table import format_table
 from memoir.saving import write_atomic
 
 SUITE_ORDER = ("zsre", "hallucination", "temporal")
+MIXED = "mixed"  # the folder of the mixed stream's run, one sub-folder per suite
 AGE_BLOCKS = 10
 
 # MEMOIR paper (NeurIPS 2025), LLaMA-3-8B-Instruct, for reference only: other model, other scale.
@@ -55,8 +58,33 @@ def suite_section(suite: str, folder: Path) -> str:
     return "\n".join(parts)
 
 
+def single_suite_metrics(folder: Path, num_edits: int) -> Optional[dict]:
+    """The metrics of the single-suite run of `folder` scored at T = `num_edits`, if there is one."""
+    for run in (folder / f"t{num_edits}", folder):
+        if (run / "metrics.json").is_file() and load_metrics(run)["num_edits"] == num_edits:
+            return load_metrics(run)
+    return None
+
+
+def mixed_section(root: Path) -> str:
+    """Each suite of the mixed stream beside its own single-suite run of the same records."""
+    rows = []
+    for run in sorted(p for p in (root / MIXED).iterdir() if (p / "metrics.json").is_file()):
+        mixed = load_metrics(run)
+        alone = single_suite_metrics(root / run.name, mixed["num_edits"])
+        rows += [{**metrics, "suite": run.name, "stream": label}
+                 for label, metrics in (("own suite only", alone), ("mixed stream", mixed)) if metrics is not None]
+    return (
+        "## mixed stream\n\nAll suites' edits in one seeded order (`memoir eval --data zsre,hallucination,temporal`), "
+        "each suite scored after the last edit, beside its own single-suite run:\n\n"
+        + format_table(rows, leading={"suite": "suite", "stream": "stream", "num_edits": "T"})
+    )
+
+
 def write_results(root: Path, out: Path) -> Path:
     sections = [suite_section(suite, root / suite) for suite in SUITE_ORDER if (root / suite).is_dir()]
+    if (root / MIXED).is_dir():
+        sections.append(mixed_section(root))
     header = (
         "# Results\n\n"
         "Regenerate with `make results`: it edits and scores every suite on SmolLM2-135M-Instruct, in about\n"

@@ -44,6 +44,7 @@ def ws(tmp_path_factory) -> Path:
         "bad-setting.yaml": CONFIG.replace("lr: 50.0", "learning_rate: 50.0"),
         "bad-yaml.yaml": "memoir: {target_layer: 1\n",
         "a-file": "not a folder",
+        "second.json": json.dumps([{"src": "what river is in the city", "alt": "w60", "loc": "the year", "loc_ans": "w8"}]),
     }
     for name, text in files.items():
         (root / name).write_text(text)
@@ -60,6 +61,11 @@ def edit_args(ws: Path, out: Path, *extra: str, data: str = "good.json", config:
 def eval_args(ws: Path, out: Path, *extra: str, data: str = "good.json") -> list[str]:
     return ["eval", "--model", str(ws / "model"), "--data", str(ws / data), "--config", str(ws / "config.yaml"),
             "--num-edits", "1,2", "--no-exact-match", "--out", str(out), *extra]
+
+
+def mixed_args(ws: Path, out: Path, counts: str) -> list[str]:
+    return ["eval", "--model", str(ws / "model"), "--data", f"{ws / 'good.json'},{ws / 'second.json'}", "--config",
+            str(ws / "config.yaml"), "--num-edits", counts, "--no-exact-match", "--out", str(out)]
 
 
 def _truncate(path: Path) -> None:
@@ -143,6 +149,9 @@ CASES = [
          lambda ws, out: "--batch-size needs numbers >= 1, got 0", eval_args, expected_files=["t1", "t2"]),
     Case("eval on every record bad", lambda ws, out: eval_args(ws, out, data="all-bad.jsonl"),
          lambda ws, out: f"{ws / 'all-bad.jsonl'}: none of its 2 records", eval_args, expected_files=["t1", "t2"]),
+    Case("a mixed eval with one count for two sources", lambda ws, out: mixed_args(ws, out, "2"),
+         lambda ws, out: "--num-edits needs one count each, in the same order (e.g. 100,100); got 1",
+         lambda ws, out: mixed_args(ws, out, "2,1"), expected_files=["good", "second", "adapter"]),
     Case("report on a folder without runs", lambda ws, out: ["report", str(ws / "model")],
          lambda ws, out: f"{ws / 'model'} is not a run directory", lambda ws, out: ["report", str(ws / "done-eval"), "--out", str(out / "r.png")],
          expected_files=["r.png"]),
@@ -182,6 +191,14 @@ def test_user_error_exits_2_naming_the_culprit_and_leaves_no_trace(case, ws, tmp
     code, err = _run(case.corrected(ws, out), capsys)
     assert code == 0, err
     assert set(case.expected_files) <= {path.name for path in out.iterdir()}
+
+
+def test_a_mixed_eval_scores_each_source_in_its_folder_after_the_whole_stream(ws, tmp_path):
+    assert main(mixed_args(ws, tmp_path, "2,1")) == 0
+    good, second = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("good", "second"))
+    assert (good["num_edits"], second["num_edits"]) == (2, 1)
+    assert good["mixed_with"] == ["second"] and second["mixed_with"] == ["good"]
+    assert len(json.loads((tmp_path / "adapter" / "memoir_edits.json").read_text())["edits"]) == 3
 
 
 def test_a_pretty_printed_object_is_one_record(ws, tmp_path, capsys):

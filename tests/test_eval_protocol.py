@@ -320,3 +320,45 @@ def test_neighbour_locality_compares_the_neighbour_answer_with_the_unedited_mode
     assert by_id(result.unedited_records)["5"]["loc_neighbour"] == 1.0
     assert records["5"]["ppl_neighbour"] != by_id(result.unedited_records)["5"]["ppl_neighbour"]
     assert result.metrics["loc_neighbour"] == (records["5"]["loc_neighbour"] + 1.0) / 2
+
+
+# --- the mixed stream ----------------------------------------------------------------------------
+
+
+class ExactEditor(LookupEditor):
+    """Memorises each prompt as soon as it is edited."""
+
+    def edit(self, request: EditRequest) -> EditResult:
+        self.calls.append(f"edit {request.id}")
+        self.known[self._prompt_key(request.prompt)] = target_ids(self.tokenizer, request.target)
+        return EditResult(request.id, steps=1, loss=0.0, seconds=0.5)
+
+
+def test_a_mixed_stream_interleaves_the_suites_and_scores_each_after_the_last_edit():
+    from eval_suites.protocol import Stream, mixed_order, run_mixed
+
+    streams = [Stream("a", REQUESTS[:2]), Stream("b", REQUESTS[2:], with_perplexity=True)]
+    orders = {seed: mixed_order(streams, seed) for seed in range(6)}
+    assert all(sorted(order) == [0, 0, 1] for order in orders.values()) and len(set(map(tuple, orders.values()))) > 1
+    made: list[ExactEditor] = []
+    results = run_mixed(factory(ExactEditor, made), streams, seed=4)
+    queues = {0: iter(["1", "2"]), 1: iter(["3"])}
+    calls = made[0].calls
+    edits = [i for i, call in enumerate(calls) if call.startswith("edit")]
+    assert [calls[i] for i in edits] == [f"edit {next(queues[label])}" for label in orders[4]]
+    assert edits == list(range(edits[0], edits[0] + 3))  # nothing scored between edits
+    assert [e.id for e in results["a"].edits] == ["1", "2"] and [e.id for e in results["b"].edits] == ["3"]
+    assert all(record["rel"] == 1.0 for result in results.values() for record in result.records)
+    assert "ppl" in results["b"].records[0] and "ppl" not in results["a"].records[0]
+    assert results["a"].metrics["mixed_with"] == ["b"] and results["b"].metrics["edit_seconds"] == 0.5
+    alone = run_sequential(factory(ExactEditor), REQUESTS[:2], 2)
+    assert results["a"].records == alone.records and results["a"].unedited == alone.unedited
+
+
+def test_a_mixed_stream_refuses_a_suite_twice_or_an_empty_one():
+    from eval_suites.protocol import Stream, run_mixed
+
+    with pytest.raises(ProtocolError, match="distinct suites"):
+        run_mixed(factory(ExactEditor), [Stream("a", REQUESTS), Stream("a", REQUESTS)])
+    with pytest.raises(ProtocolError, match="distinct suites"):
+        run_mixed(factory(ExactEditor), [Stream("a", REQUESTS), Stream("b", [])])

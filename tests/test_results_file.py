@@ -7,17 +7,20 @@ import json
 from eval_suites.results import write_results
 
 
+def write_run(run, t: int, rel: float) -> None:
+    run.mkdir(parents=True)
+    metrics = {"rel": rel, "gen": 0.8, "loc": 1.0, "num_edits": t, "editor": "memoir", "model": "smollm2-135m",
+               "unedited": {"rel": 0.2, "gen": 0.1, "loc": 1.0}}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    records = [{"id": str(i), "rel": float(i < t - 1), "gen": 0.5, "loc": 1.0} for i in range(t)]
+    edits = [{"id": str(i), "steps": 5, "loss": 0.01, "seconds": 1.0} for i in range(t)]
+    for name, rows in (("records.jsonl", records), ("edits.jsonl", edits)):
+        (run / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
 def test_results_file_has_a_table_per_suite_and_the_paper_reference(tmp_path):
     for t, rel in ((1, 1.0), (10, 0.9)):
-        run = tmp_path / "runs" / "zsre" / f"t{t}"
-        run.mkdir(parents=True)
-        metrics = {"rel": rel, "gen": 0.8, "loc": 1.0, "num_edits": t, "editor": "memoir", "model": "smollm2-135m",
-                   "unedited": {"rel": 0.2, "gen": 0.1, "loc": 1.0}}
-        (run / "metrics.json").write_text(json.dumps(metrics))
-        records = [{"id": str(i), "rel": float(i < t - 1), "gen": 0.5, "loc": 1.0} for i in range(t)]
-        edits = [{"id": str(i), "steps": 5, "loss": 0.01, "seconds": 1.0} for i in range(t)]
-        for name, rows in (("records.jsonl", records), ("edits.jsonl", edits)):
-            (run / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
+        write_run(tmp_path / "runs" / "zsre" / f"t{t}", t, rel)
     out = write_results(tmp_path / "runs", tmp_path / "RESULTS.md")
     text = out.read_text()
     assert "## zsre" in text and "| memoir | smollm2-135m | 10 | 0.900 |" in text
@@ -25,3 +28,12 @@ def test_results_file_has_a_table_per_suite_and_the_paper_reference(tmp_path):
     assert "after all T = 10 edits" in text and "| 1-1 | 1.000 | 0.500 | 1.000 | 0 | 5.0 | 0.010 |" in text
     assert "| 10-10 | 0.000 | 0.500 | 1.000 | 0 | 5.0 | 0.010 |" in text  # the newest edit, the only one that failed
     assert (tmp_path / "runs" / "zsre" / "zsre.png").stat().st_size > 1000
+
+
+def test_the_mixed_stream_is_tabled_beside_the_single_suite_run_of_the_same_t(tmp_path):
+    for t, rel in ((1, 1.0), (10, 0.9)):
+        write_run(tmp_path / "runs" / "zsre" / f"t{t}", t, rel)
+    write_run(tmp_path / "runs" / "mixed" / "zsre", 10, 0.85)
+    text = write_results(tmp_path / "runs", tmp_path / "RESULTS.md").read_text()
+    mixed = text[text.index("## mixed stream"):]
+    assert "| zsre | own suite only | 10 | 0.900 |" in mixed and "| zsre | mixed stream | 10 | 0.850 |" in mixed
