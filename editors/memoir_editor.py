@@ -83,6 +83,8 @@ class MemoirEditor(Editor):
                     model, tokenizer, self.hparams.prefix_seeds, self.hparams.prefix_lengths, self.hparams.prefix_mode
                 )
         self.prefixes = prefixes
+        if self.hparams.preservation and self.memory.num_edits and self.memory.key_covariance.numel() == 0:
+            self._protect_stored_edits()
 
     @classmethod
     def from_pretrained(
@@ -153,7 +155,8 @@ class MemoirEditor(Editor):
         loss_fn = (CachedEditLoss if self.hparams.fast_path else NaiveEditLoss)(self.model, batch, mask)
         steps, loss = self._train(loss_fn, self.step_budget(batch), self._preconditioner(mask))
         self.memory.store(pooled)
-        self._protect(activations, batch.attention_mask[:1], mask)
+        if self.hparams.preservation:
+            self._protect(self._keys(activations, batch.attention_mask[:1], mask))
         seconds = round(time.perf_counter() - started, 4)
         entry = LedgerEntry(self.ledger.free_id(request.id), request.prompt, request.target, LedgerEntry.now(), steps, loss, seconds)
         self.ledger.append(entry)
@@ -180,6 +183,7 @@ class MemoirEditor(Editor):
         mask, feature = self.memory.index.remove([row])
         self.memory.forgotten.add(mask, feature)
         entry = self.ledger.forget(row)
+        self._unprotect(entry, mask)
         routing = self.memory.route_centred(mask, feature)
         still_fires = self.ledger.entries[int(routing.index[0])].id if routing.active[0] else None
         if still_fires is not None:
@@ -188,8 +192,10 @@ class MemoirEditor(Editor):
 
     def _drop_row(self, row: int) -> LedgerEntry:
         """Remove a stored edit outright: a new edit of the same prompt takes its place."""
-        self.memory.index.remove([row])
-        return self.ledger.remove(row)
+        mask, _ = self.memory.index.remove([row])
+        entry = self.ledger.remove(row)
+        self._unprotect(entry, mask)
+        return entry
 
     def save(self, folder: str | os.PathLike) -> Path:
         """Save the adapter and its ledger to `folder`, together and atomically."""
@@ -223,15 +229,35 @@ class MemoirEditor(Editor):
             return None
         return Preconditioner.for_mask(self.memory.key_covariance, mask, self.hparams.preservation)
 
-    def _protect(self, activations: torch.Tensor, attention_mask: torch.Tensor, mask: torch.Tensor) -> None:
-        """Add the new edit's inputs to the covariance that later edits' updates avoid."""
-        if self.hparams.preservation == 0:
-            return
+    def _keys(self, activations: torch.Tensor, attention_mask: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The unit masked inputs R reads for an edit, one per position of its plain row."""
+        return unit_keys(self.memory.centred_inputs(activations), attention_mask, mask)
+
+    def _stored_keys(self, entry: LedgerEntry, mask: torch.Tensor) -> torch.Tensor:
+        """`_keys` of a stored edit, from its ledger entry: the inputs do not depend on R."""
+        batch = self.rows((entry.prompt, entry.target))
+        _, activations = self._plain_row_inputs(batch)
+        return self._keys(activations, batch.attention_mask[:1], mask)
+
+    def _protect(self, keys: torch.Tensor, weight: float = 1.0) -> None:
+        """Add (weight 1) or take back (weight -1) an edit's inputs in the covariance later updates avoid."""
         memory = self.memory
         if memory.key_covariance.numel() == 0:
             width = memory.R.shape[1]
             memory.key_covariance = torch.zeros(width, width, device=memory.R.device)
-        add_keys(memory.key_covariance, unit_keys(memory.centred_inputs(activations), attention_mask, mask))
+        add_keys(memory.key_covariance, keys, weight)
+
+    def _unprotect(self, entry: LedgerEntry, mask: torch.Tensor) -> None:
+        """An edit taken back no longer needs its inputs protected."""
+        if self.memory.key_covariance.numel():
+            self._protect(self._stored_keys(entry, mask), weight=-1.0)
+
+    def _protect_stored_edits(self) -> None:
+        """A memory written without preservation: its edits' inputs come from the ledger, so the
+        edits already stored are protected from the next ones too."""
+        logger.info("preservation: reading the inputs of the %d stored edits", self.memory.num_edits)
+        for entry, mask in zip(self.ledger.entries, self.memory.index.masks):
+            self._protect(self._stored_keys(entry, mask))
 
     def step_budget(self, batch: TeacherForcedBatch) -> int:
         """max_steps, plus steps_per_target_token for each target token of the plain row."""

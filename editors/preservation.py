@@ -41,6 +41,6 @@ def unit_keys(activations: torch.Tensor, positions: torch.Tensor, mask: torch.Te
     return keys / keys.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
 
-def add_keys(covariance: torch.Tensor, keys: torch.Tensor) -> None:
-    """C += Σ k kᵀ, in place."""
-    covariance.add_(keys.T @ keys)
+def add_keys(covariance: torch.Tensor, keys: torch.Tensor, weight: float = 1.0) -> None:
+    """C += weight · Σ k kᵀ, in place (weight -1 takes an edit's keys back out)."""
+    covariance.add_(keys.T @ keys, alpha=weight)

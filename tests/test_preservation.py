@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from peft import PeftModel
 
 import memoir
 from conftest import tiny_model
+from editors.memoir_editor import MemoirEditor
 from editors.preservation import Preconditioner, add_keys, unit_keys
 from test_memoir_editor import REQUESTS, make_editor
 
@@ -65,3 +68,27 @@ def test_the_preconditioner_leaves_unused_directions_and_damps_used_ones():
     Preconditioner.for_mask(covariance, mask, strength=9.0).apply_(grad)
     assert torch.allclose(grad[:, 0], torch.full((2,), 0.1))  # 1 / (1 + 9 * 1)
     assert torch.equal(grad[:, 1:], torch.ones(2, width - 1))
+
+
+def test_preservation_switched_on_later_first_protects_the_edits_already_stored():
+    from_start = make_editor(preservation=1.0)
+    later = make_editor(preservation=0.0)
+    for request in REQUESTS[:2]:
+        from_start.edit(request)
+        later.edit(request)
+    assert later.memory.key_covariance.numel() == 0
+    hparams = dataclasses.replace(later.hparams, preservation=1.0)
+    switched = MemoirEditor(later.model, later.tokenizer, hparams, prefixes=later.prefixes, ledger=later.ledger)
+    torch.testing.assert_close(switched.memory.key_covariance, from_start.memory.key_covariance)
+
+
+def test_a_forgotten_or_replaced_edit_is_no_longer_protected():
+    editor, only_second = make_editor(preservation=1.0), make_editor(preservation=1.0)
+    for request in REQUESTS[:2]:
+        editor.edit(request)
+    only_second.edit(REQUESTS[1])
+    editor.forget(editor.edits[0]["id"])
+    torch.testing.assert_close(editor.memory.key_covariance, only_second.memory.key_covariance, atol=1e-4, rtol=1e-4)
+    editor.edit(REQUESTS[1].prompt, "w70")  # re-editing replaces the stored edit of that prompt
+    assert torch.trace(editor.memory.key_covariance).item() == pytest.approx(
+        int(editor.rows((REQUESTS[1].prompt, "w70")).attention_mask[0].sum()), rel=1e-4)
