@@ -4,7 +4,7 @@
 
 Starts from the model's shipped settings (configs/, or `--config`); `--set` overrides any adapter
 (`memoir:`) or editor (`editor:`) setting by name, each value read as YAML, `none` as None.
-Prints Rel/Gen/Loc after all edits (the harness's definitions), Rel/Gen by fifth of edit age
+Prints Rel/Gen/Loc and neighbour Loc after all edits (the harness's definitions), Rel/Gen by fifth of edit age
 (oldest first: how much later edits erode earlier ones), how many edits reached the loss
 threshold, mean steps and seconds per edit, and the best-overlap quantiles of unrelated prompts
 and of paraphrases against the stored masks, with the firing rates a range of tau would give.
@@ -26,7 +26,8 @@ from editors.memoir_editor import MemoirEditor
 from editors.memoir_hparams import MemoirHparams
 from eval_suites.protocol import run_sequential
 from eval_suites.shipped_background import suite_background_texts
-from eval_suites.suites import suite_train_path
+from eval_suites.neighbours import with_neighbours
+from eval_suites.suites import get_suite, suite_train_path
 from memoir.defaults import resolve_defaults
 from settings_overrides import parse_overrides
 
@@ -62,6 +63,9 @@ def main() -> None:
     args = parser.parse_args()
     config, hparams = settings(args.model, args.config, args.set)
     train = load_edit_data(suite_train_path(args.data)).requests
+    # Neighbour probes from the same train file, half of it away: the scored edit set stays unread.
+    half = len(train) // 2
+    train = with_neighbours(train, [*train[half:], *train[:half]], get_suite(args.data).neighbours)
     # The background mean comes from the suite's train file, as `memoir eval` takes it.
     background = suite_background_texts(args.data)
     unrelated = [r.locality_prompt for r in train[200:400]]
@@ -80,6 +84,7 @@ def main() -> None:
     summary = {
         "settings": vars(args) | {"memoir": config.to_dict(), "hparams": hparams.to_dict()},
         "rel": result.metrics["rel"], "gen": result.metrics["gen"], "loc": result.metrics["loc"],
+        "loc_neighbour": result.metrics.get("loc_neighbour"),
         "fired_on_unrelated": result.metrics["fired_on_unrelated"],
         "rel_gen_by_fifth": [
             [round(statistics.mean(r[key] for r in part), 3) for key in ("rel", "gen")]
