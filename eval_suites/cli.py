@@ -18,6 +18,7 @@ from editors.edit_run import EditRun, RunManifest
 from editors.errors import EditorError, RunStateError
 from editors.ledger import adapter_folder
 from editors.memoir_editor import MemoirEditor
+from editors.request import EditRequest
 from eval_suites.errors import EvalError, ProtocolError
 from memoir.errors import MemoirError
 from eval_suites.adapter_commands import add_adapter_commands
@@ -182,23 +183,37 @@ def scores_of(data: str, args: argparse.Namespace) -> dict[str, bool]:
     return dict(with_perplexity=args.perplexity or by_perplexity, with_exact_match=not (args.no_exact_match or by_perplexity))
 
 
+def eval_setup(args: argparse.Namespace) -> tuple[Accelerator, Path, Callable[[EditRequest], None]]:
+    """What every eval checks before loading the model: a writable --out, the settings, the record check."""
+    accelerator = Accelerator()
+    out = Path(args.out)
+    writable_folder(out)
+    return accelerator, out, preflight(args.model, args.config).check
+
+
+def editor_factory(
+    args: argparse.Namespace, data: str, accelerator: Accelerator, progress: EditingProgress, made: list[MemoirEditor]
+) -> Callable[[], MemoirEditor]:
+    """The fresh editor an eval stream asks for (kept in `made`, to save its adapter); the bar starts once it has loaded."""
+
+    def make_editor() -> MemoirEditor:
+        made.append(build_editor(args.model, data, accelerator.device, config=args.config, dtype=args.dtype, device_map=args.device_map))
+        progress.start()
+        return made[-1]
+
+    return make_editor
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     names = suite_names(args.data)
     if len(names) > 1:
         return eval_mixed(args, names)
-    accelerator = Accelerator()
-    out = Path(args.out)
-    writable_folder(out)
-    check = preflight(args.model, args.config).check
+    accelerator, out, check = eval_setup(args)
     requests = with_neighbour_probes(args.data, load_requests(args.data, max(args.num_edits), args.strict, check).requests)
     counts = sorted({min(count, len(requests)) for count in args.num_edits})
     progress = EditingProgress(counts[-1], accelerator.is_main_process)
     made: list[MemoirEditor] = []
-
-    def make_editor() -> MemoirEditor:
-        made.append(build_editor(args.model, args.data, accelerator.device, config=args.config, dtype=args.dtype, device_map=args.device_map))
-        progress.start()
-        return made[-1]
+    make_editor = editor_factory(args, args.data, accelerator, progress, made)
 
     def save(result: RunResult) -> None:
         # The editor holds exactly the T edits just scored: its adapter (and ledger) goes beside the scores,
@@ -242,21 +257,14 @@ def eval_mixed(args: argparse.Namespace, names: list[str]) -> int:
             f"--data names {len(names)} sources for a mixed stream, so --num-edits needs one count each, "
             f"in the same order (e.g. {','.join(['100'] * len(names))}); got {len(args.num_edits)}."
         )
-    accelerator = Accelerator()
-    out = Path(args.out)
-    writable_folder(out)
-    check = preflight(args.model, args.config).check
+    accelerator, out, check = eval_setup(args)
     streams = []
     for data, count in zip(names, args.num_edits):
         requests = with_neighbour_probes(data, load_requests(data, count, args.strict, check).requests)
         streams.append(Stream(Path(data).stem, requests, **scores_of(data, args)))
     progress = EditingProgress(sum(len(stream.requests) for stream in streams), accelerator.is_main_process)
     made: list[MemoirEditor] = []
-
-    def make_editor() -> MemoirEditor:
-        made.append(build_editor(args.model, names[0], accelerator.device, config=args.config, dtype=args.dtype, device_map=args.device_map))
-        progress.start()
-        return made[-1]
+    make_editor = editor_factory(args, names[0], accelerator, progress, made)
 
     with run_log(out, accelerator.is_main_process), console_beside_progress():
         logger.info("memoir eval: a mixed stream of %s, seed %d", ", ".join(f"{len(s.requests)} {s.name}" for s in streams), args.seed)
