@@ -1,13 +1,14 @@
-"""Score MEMOIR hyperparameters on the ZsRE *train* slice (never the scored edit set).
+"""Score MEMOIR hyperparameters on a suite's *train* file (never the scored edit set).
 
-    python benchmarks/tune_memoir.py --num-edits 500 [--data zsre] [--config FILE] [--set lr=5.0 tau=0.5 preservation=1.0]
+    python benchmarks/tune_memoir.py --num-edits 500 [--data zsre|temporal|hallucination] [--config FILE] [--set lr=5.0 tau=0.5 preservation=1.0]
 
 Starts from the model's shipped settings (configs/, or `--config`); `--set` overrides any adapter
 (`memoir:`) or editor (`editor:`) setting by name, each value read as YAML, `none` as None.
-Prints Rel/Gen/Loc and neighbour Loc after all edits (the harness's definitions), Rel/Gen by fifth of edit age
+Prints the suite's scores (Rel/Gen, OOD, PPL), Loc and neighbour Loc after all edits (the
+harness's definitions), the same scores by fifth of edit age
 (oldest first: how much later edits erode earlier ones), how many edits reached the loss
 threshold, mean steps and seconds per edit, and the best-overlap quantiles of unrelated prompts
-and of paraphrases against the stored masks, with the firing rates a range of tau would give.
+and of paraphrases (the edited prompt itself where the suite has none) against the stored masks, with the firing rates a range of tau would give.
 The figures behind the choices in configs/smollm2-135m.yaml come from this script.
 """
 
@@ -62,13 +63,14 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], help="settings, e.g. lr=5.0 tau=0.5 pooling=mean min_similarity=none")
     args = parser.parse_args()
     config, hparams = settings(args.model, args.config, args.set)
+    suite = get_suite(args.data)
     train = load_edit_data(suite_train_path(args.data)).requests
     # Neighbour probes from the same train file, half of it away: the scored edit set stays unread.
     half = len(train) // 2
-    train = with_neighbours(train, [*train[half:], *train[:half]], get_suite(args.data).neighbours)
+    train = with_neighbours(train, [*train[half:], *train[:half]], suite.neighbours)
     # The background mean comes from the suite's train file, as `memoir eval` takes it.
     background = suite_background_texts(args.data)
-    unrelated = [r.locality_prompt for r in train[200:400]]
+    unrelated = [r.locality_prompt for r in train[len(train) * 2 // 5 : len(train) * 4 // 5]]
     editors: list[MemoirEditor] = []
 
     def make_editor() -> MemoirEditor:
@@ -76,21 +78,22 @@ def main() -> None:
         editors.append(MemoirEditor(model, memoir.load_tokenizer(args.model), hparams, background_texts=background))
         return editors[-1]
 
-    result = run_sequential(make_editor, train, args.num_edits, model_name=args.model, with_exact_match=False)
+    result = run_sequential(make_editor, train, args.num_edits, model_name=args.model, with_perplexity=suite.perplexity)
+    scores = [key for key in ("rel", "gen", "ood", "ppl") if result.records[0].get(key) is not None]
     editor = editors[0]
     unrelated_overlap = best_overlaps(editor, unrelated)
-    paraphrase_overlap = best_overlaps(editor, [r.rephrase for r in train[: args.num_edits]])
+    paraphrase_overlap = best_overlaps(editor, [r.rephrase or r.ood_rephrase or r.prompt for r in train[: args.num_edits]])
     quantiles = torch.tensor([0.5, 0.9, 0.99, 1.0])
     summary = {
         "settings": vars(args) | {"memoir": config.to_dict(), "hparams": hparams.to_dict()},
-        "rel": result.metrics["rel"], "gen": result.metrics["gen"], "loc": result.metrics["loc"],
-        "loc_neighbour": result.metrics.get("loc_neighbour"),
+        **{key: result.metrics[key] for key in [*scores, "loc", "loc_neighbour", "ppl_neighbour"] if key in result.metrics},
         "fired_on_unrelated": result.metrics["fired_on_unrelated"],
-        "rel_gen_by_fifth": [
-            [round(statistics.mean(r[key] for r in part), 3) for key in ("rel", "gen")]
+        f"{'_'.join(scores)}_by_fifth": [
+            [round(statistics.mean(r[key] for r in part), 3) for key in scores]
             for part in (result.records[i * args.num_edits // 5 : (i + 1) * args.num_edits // 5] for i in range(5))
+            if part
         ],
-        "unedited": {k: result.unedited[k] for k in ("rel", "gen")},
+        "unedited": {key: result.unedited[key] for key in scores},
         "converged": sum(e.loss < hparams.loss_threshold for e in result.edits) / len(result.edits),
         "mean_steps": statistics.mean(e.steps for e in result.edits),
         "seconds_per_edit": result.metrics["edit_seconds"] / len(result.edits),

@@ -153,7 +153,7 @@ class MemoirEditor(Editor):
         mask = self.memory.mask_of(pooled)
         earlier = self.memory.index.best_match(mask)
         loss_fn = (CachedEditLoss if self.hparams.fast_path else NaiveEditLoss)(self.model, batch, mask)
-        steps, loss = self._train(loss_fn, self.step_budget(batch), self._preconditioner(mask))
+        steps, loss = self._train(loss_fn, self._preconditioner(mask))
         self.memory.store(pooled)
         if self.hparams.preservation:
             self._protect(self._keys(activations, batch.attention_mask[:1], mask))
@@ -259,13 +259,8 @@ class MemoirEditor(Editor):
         for entry, mask in zip(self.ledger.entries, self.memory.index.masks):
             self._protect(self._stored_keys(entry, mask))
 
-    def step_budget(self, batch: TeacherForcedBatch) -> int:
-        """max_steps, plus steps_per_target_token for each target token of the plain row."""
-        target_tokens = int(batch.target_mask[0].sum())
-        return self.hparams.max_steps + round(self.hparams.steps_per_target_token * target_tokens)
-
-    def _train(self, loss_fn, budget: int, preconditioner: Optional[Preconditioner] = None) -> tuple[int, float]:
-        """SGD on R until the loss falls below the threshold or the `budget` of steps is spent."""
+    def _train(self, loss_fn, preconditioner: Optional[Preconditioner] = None) -> tuple[int, float]:
+        """SGD on R until the loss falls below the threshold or max_steps are spent."""
         hp = self.hparams
         R = self.memory.R
         R.requires_grad_(True)
@@ -273,13 +268,15 @@ class MemoirEditor(Editor):
         steps = 0
         while True:
             loss = loss_fn()
-            if loss.item() < hp.loss_threshold or steps == budget:
+            if loss.item() < hp.loss_threshold or steps == hp.max_steps:
                 return steps, loss.item()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if preconditioner is not None:
                 preconditioner.apply_(R.grad)
-            torch.nn.utils.clip_grad_norm_([R], hp.grad_clip)
+            norm = torch.nn.utils.clip_grad_norm_([R], hp.grad_clip)
+            if hp.normalise_steps and 0 < norm < hp.grad_clip:
+                R.grad.mul_(hp.grad_clip / norm)
             optimizer.step()
             steps += 1
 

@@ -24,10 +24,11 @@ class MemoirHparams:
 
     lr: float = 1.0
     max_steps: int = 30
-    # Extra steps per target token: a 130-token passage needs more updates of R than a 3-token name
-    # under the same clipped step size; 0 gives every edit the same budget, as the paper does.
-    steps_per_target_token: float = 0.0
     grad_clip: float = 1.0
+    # Scale every step's gradient up to grad_clip as well as down, so each SGD step moves R by lr:
+    # a long target's gradient (a 130-token passage) is 10x smaller than the clip and plain clipped
+    # SGD crawls; false clips only, as the paper does.
+    normalise_steps: bool = False
     loss_threshold: float = 0.02
     # The authors' code decays all of R by 1e-5 per step, slowly erasing older edits; we keep 0 so
     # that an edit, once written, stays exactly as written (the paper's text updates masked columns only).
@@ -48,7 +49,7 @@ class MemoirHparams:
         """Refuse values an edit cannot run with, before any model is loaded."""
         for name in ("lr", "grad_clip"):
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) > 0, "a number > 0")
-        for name in ("loss_threshold", "weight_decay", "preservation", "steps_per_target_token"):
+        for name in ("loss_threshold", "weight_decay", "preservation"):
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) >= 0, "a number >= 0")
         for name in ("max_steps", "num_background_texts"):
             _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 1, "a whole number >= 1")
@@ -58,7 +59,8 @@ class MemoirHparams:
                  "a list of whole numbers >= 1")
         _require("prefix_mode", self.prefix_mode, isinstance(self.prefix_mode, str) and self.prefix_mode in PREFIX_MODES,
                  f"one of {PREFIX_MODES}")
-        _require("fast_path", self.fast_path, isinstance(self.fast_path, bool), "true or false")
+        for name in ("fast_path", "normalise_steps"):
+            _require(name, getattr(self, name), isinstance(getattr(self, name), bool), "true or false")
 
     @classmethod
     def from_dict(cls, values: Any) -> "MemoirHparams":

@@ -102,9 +102,11 @@ def test_bfloat16_model_trains_a_float32_R():
     assert result.steps > 0 and torch.isfinite(torch.tensor(result.loss))
 
 
-def test_a_longer_target_gets_a_longer_step_budget():
-    editor = make_editor(loss_threshold=0.0, max_steps=4, steps_per_target_token=2.0)
-    short, long = REQUESTS[1], REQUESTS[2]  # 1 and 3 target tokens
-    assert editor.step_budget(editor.rows(short)) == 4 + 2 and editor.step_budget(editor.rows(long)) == 4 + 6
-    assert [editor.edit(request).steps for request in (short, long)] == [6, 10]
-    assert make_editor(loss_threshold=0.0, max_steps=4).edit(long).steps == 4  # the paper's fixed budget
+def test_normalised_steps_move_R_by_lr_times_the_clip_even_when_the_gradient_is_small():
+    lengths = {}
+    for normalise in (False, True):
+        editor = make_editor(lr=0.5, grad_clip=1000.0, max_steps=1, loss_threshold=0.0, normalise_steps=normalise)
+        assert editor.edit(REQUESTS[2]).steps == 1
+        lengths[normalise] = editor.memory.R.norm().item()
+    assert 0 < lengths[False] < 50  # plain clipped SGD: lr * |gradient|, far below the clip
+    assert abs(lengths[True] - 0.5 * 1000.0) < 0.5
