@@ -111,6 +111,7 @@ def find_defaults(model_config: Optional[PretrainedConfig], name: Optional[str] 
     text_config = model_config.get_text_config()
     shape = {key: getattr(text_config, key, None) for key in MATCH_KEYS}
     for defaults in all_defaults().values():
-        if all(defaults["match"].get(key) == value for key, value in shape.items()):
+        match = defaults.get("match")  # a variant such as smollm2-135m-paper is chosen by name only
+        if match and all(match.get(key) == value for key, value in shape.items()):
             return defaults
     return None

@@ -44,6 +44,19 @@ def test_one_resolver_finds_a_models_settings_by_name_folder_shape_or_explicit_f
     assert MemoirHparams.for_model(LlamaConfig(**SMOLLM2_SHAPE)).lr == smollm2["editor"]["lr"] == 5.0
 
 
+def test_the_paper_config_turns_off_every_mechanism_beyond_the_paper_and_is_chosen_by_name_only():
+    paper, shipped = all_defaults()["smollm2-135m-paper"], all_defaults()["smollm2-135m"]
+    config, hparams = memoir.MemoirConfig(**paper["memoir"]), MemoirHparams.from_dict(paper["editor"])
+    plain_config, plain_hparams = memoir.MemoirConfig(), MemoirHparams()
+    for key in ("pooling", "min_similarity", "center_residual"):
+        assert getattr(config, key) == getattr(plain_config, key)
+    for key in ("preservation", "normalise_steps", "weight_decay", "prefix_mode", "grad_clip", "loss_threshold", "max_steps"):
+        assert getattr(hparams, key) == getattr(plain_hparams, key)
+    assert (config.target_layer, config.top_k) == (shipped["memoir"]["target_layer"], shipped["memoir"]["top_k"])
+    assert resolve_defaults("smollm2-135m", "smollm2-135m-paper") is paper
+    assert resolve_defaults(LlamaConfig(**SMOLLM2_SHAPE)) is shipped
+
+
 def test_an_editor_without_settings_takes_the_models_file_or_warns_that_it_uses_the_papers(caplog):
     model = editors_model()
     model.peft_config["default"].base_model_alias = "smollm2-135m"
