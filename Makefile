@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast test-slow results results-mixed clean
+.PHONY: setup demo test test-fast test-slow results results-routing results-mixed clean
 
 setup: $(STAMP)
 
@@ -50,7 +50,15 @@ results: setup
 	$(VENV)/bin/memoir eval --data zsre --num-edits $(ZSRE_T) --out $(RUNS)/zsre
 	$(VENV)/bin/memoir eval --data temporal --num-edits $(TEMPORAL_T) --out $(RUNS)/temporal
 	$(VENV)/bin/memoir eval --data hallucination --num-edits $(HALLUCINATION_T) --batch-size 4 --out $(RUNS)/hallucination
+	$(MAKE) results-routing
 	$(MAKE) results-mixed
+
+# The routing table: where paraphrases and neighbours go with the shipped and the paper's routing, and the
+# paper's whole method on ZsRE (T=100; its greedy context prefixes make an edit ~10x dearer).
+results-routing: setup
+	$(PY) benchmarks/routing_diagnostic.py --data zsre --stored 100,1000 --out $(RUNS)/routing/shipped.json
+	$(PY) benchmarks/routing_diagnostic.py --data zsre --stored 100,1000 --config smollm2-135m-paper --out $(RUNS)/routing/paper.json
+	$(VENV)/bin/memoir eval --data zsre --num-edits 100 --config smollm2-135m-paper --out $(RUNS)/zsre-paper
 
 results-mixed: setup
 	$(VENV)/bin/memoir eval --data zsre,hallucination,temporal --num-edits $(MIXED_T) --batch-size 4 --out $(RUNS)/mixed

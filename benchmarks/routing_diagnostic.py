@@ -1,6 +1,6 @@
 """Which stored edit fires for which prompt, at several numbers of stored edits.
 
-    python benchmarks/routing_diagnostic.py --data zsre --stored 100,1000 [--config FILE] [--set pooling=mean min_similarity=none tau=0.5]
+    python benchmarks/routing_diagnostic.py --data zsre --stored 100,1000 [--config FILE] [--set pooling=mean min_similarity=none tau=0.5] [--out FILE.json]
 
 Routing reads the edited layer's *input*, which no edit changes, so storing an edit's mask and
 feature without training it gives exactly the routing of a trained memory, in seconds. For the
@@ -8,13 +8,15 @@ first N records of `--data` it prints: how often a paraphrase selects its own ed
 how often the memory fires on neighbour probes (the same question about another subject, see
 eval_suites.neighbours), on the records' NQ locality questions, and on non-question text (the
 hallucination suite's locality passages), the mean overlap between different edits' masks, and
-the bytes stored per edit.
+the bytes stored per edit. `--out` also writes them to a JSON file, which `make results` puts in
+RESULTS.md's routing table.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,6 +28,7 @@ from editors.request import EditRequest
 from editors.memoir_hparams import MemoirHparams
 from eval_suites.shipped_background import suite_background_texts, suite_idf_texts
 from memoir.defaults import load_defaults
+from memoir.saving import write_atomic
 from eval_suites.suites import resolve_data, suite_path, with_neighbour_probes
 from settings_overrides import parse_overrides
 
@@ -91,6 +94,7 @@ def main() -> None:
     parser.add_argument("--stored", default="100,1000", help="numbers of stored edits, ascending")
     parser.add_argument("--config", default=None, help="a shipped config name or YAML file (default: the model's)")
     parser.add_argument("--set", nargs="*", default=[], help="MemoirConfig overrides, e.g. pooling=mean min_similarity=none")
+    parser.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
     requests = with_neighbour_probes(args.data, load_edit_data(resolve_data(args.data)).requests)
     passages = [r.locality_prompt for r in load_edit_data(suite_path("hallucination")).requests if r.locality_prompt]
@@ -100,9 +104,14 @@ def main() -> None:
     model = memoir.MemoirModel.from_pretrained(args.model, config=config)
     texts = suite_background_texts(args.data)
     editor = MemoirEditor(model, memoir.load_tokenizer(args.model), hparams, texts, idf_texts=suite_idf_texts())
-    print(json.dumps({"config": editor.model.peft_config["default"].to_dict() | {"peft_type": "MEMOIR"}}, default=str))
+    settings = {"config": editor.model.peft_config["default"].to_dict() | {"peft_type": "MEMOIR"}}
+    print(json.dumps(settings, default=str))
+    rows = []
     for stored in sorted(int(n) for n in args.stored.split(",")):
-        print(json.dumps(diagnose(editor, requests, min(stored, len(requests)), passages)))
+        rows.append(diagnose(editor, requests, min(stored, len(requests)), passages))
+        print(json.dumps(rows[-1]))
+    if args.out:
+        write_atomic(args.out, json.dumps(settings | {"rows": rows}, default=str, indent=1))
 
 
 if __name__ == "__main__":

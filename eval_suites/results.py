@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -21,6 +22,15 @@ from memoir.saving import write_atomic
 
 SUITE_ORDER = ("zsre", "hallucination", "temporal")
 MIXED = "mixed"  # the folder of the mixed stream's run, one sub-folder per suite
+ROUTING = "routing"  # benchmarks/routing_diagnostic.py --out ROUTING/<setting>.json
+# Each routing setting's ZsRE edit run, whose scores sit beside its routing figures.
+ROUTING_RUNS = {"shipped": "zsre", "paper": "zsre-paper"}
+ROUTING_COLUMNS = {
+    "setting": "setting", "stored": "stored edits",
+    "paraphrase_selects_own_and_fires": "paraphrase -> own edit",
+    "paraphrase_selects_an_edit_of_its_subject_and_fires": "-> an edit of its subject",
+    "fires_on_neighbours": "fires on neighbours", "fires_on_nq": "on NQ", "fires_on_passages": "on passages",
+}
 AGE_BLOCKS = 10
 
 # MEMOIR paper (NeurIPS 2025), LLaMA-3-8B-Instruct, for reference only: other model, other scale.
@@ -81,10 +91,31 @@ def mixed_section(root: Path) -> str:
     )
 
 
+def routing_section(root: Path) -> str:
+    """Where each routing setting sends paraphrases and neighbours, beside its ZsRE scores at the same T."""
+    rows = []
+    for path in sorted((root / ROUTING).glob("*.json")):
+        for figures in json.loads(path.read_text())["rows"]:
+            run = root / ROUTING_RUNS.get(path.stem, path.stem)
+            scores = (single_suite_metrics(run, figures["stored"]) if run.is_dir() else None) or {}
+            edits = scores.get("num_edits")
+            rows.append({"setting": path.stem, **figures, **{k: scores[k] for k in ("gen", "loc", "loc_neighbour") if k in scores},
+                         "s_per_edit": scores["edit_seconds"] / edits if edits and "edit_seconds" in scores else None})
+    return (
+        "## routing\n\nWhich stored edit fires for which ZsRE prompt (`python benchmarks/routing_diagnostic.py "
+        "--out runs/results/routing/SETTING.json`; 'shipped' is configs/smollm2-135m.yaml, 'paper' "
+        "configs/smollm2-135m-paper.yaml), beside the scores of that setting's ZsRE run after the same number of edits:\n\n"
+        + format_table(rows, leading=ROUTING_COLUMNS, trailing={
+            "mean_overlap_between_edits": "mean mask overlap", "bytes_per_edit": "bytes per edit", "s_per_edit": "s/edit"})
+    )
+
+
 def write_results(root: Path, out: Path) -> Path:
     sections = [suite_section(suite, root / suite) for suite in SUITE_ORDER if (root / suite).is_dir()]
     if (root / MIXED).is_dir():
         sections.append(mixed_section(root))
+    if (root / ROUTING).is_dir():
+        sections.append(routing_section(root))
     header = (
         "# Results\n\n"
         "Regenerate with `make results`: it edits and scores every suite on SmolLM2-135M-Instruct, in about\n"

@@ -37,3 +37,21 @@ def test_the_mixed_stream_is_tabled_beside_the_single_suite_run_of_the_same_t(tm
     text = write_results(tmp_path / "runs", tmp_path / "RESULTS.md").read_text()
     mixed = text[text.index("## mixed stream"):]
     assert "| zsre | own suite only | 10 | 0.900 |" in mixed and "| zsre | mixed stream | 10 | 0.850 |" in mixed
+
+
+def test_the_routing_table_puts_each_settings_figures_beside_its_zsre_run_at_the_same_t(tmp_path):
+    write_run(tmp_path / "runs" / "zsre" / "t10", 10, 0.9)
+    metrics = json.loads((tmp_path / "runs" / "zsre" / "t10" / "metrics.json").read_text())
+    (tmp_path / "runs" / "zsre" / "t10" / "metrics.json").write_text(json.dumps(metrics | {"loc_neighbour": 0.97, "edit_seconds": 5.0}))
+    figures = {"paraphrase_selects_own_and_fires": 0.7, "paraphrase_selects_an_edit_of_its_subject_and_fires": 0.95,
+               "fires_on_neighbours": 0.03, "fires_on_nq": 0.0, "fires_on_passages": 0.0, "mean_overlap_between_edits": 0.39,
+               "bytes_per_edit": 4608}
+    (tmp_path / "runs" / "routing").mkdir()
+    for setting in ("shipped", "paper"):
+        rows = [{"stored": t, **figures} for t in (10, 1000)]
+        (tmp_path / "runs" / "routing" / f"{setting}.json").write_text(json.dumps({"config": {}, "rows": rows}))
+    text = write_results(tmp_path / "runs", tmp_path / "RESULTS.md").read_text()
+    routing = text[text.index("## routing"):]
+    assert "| shipped | 10 | 0.700 | 0.950 | 0.030 | 0.000 | 0.000 | 0.800 | 1.000 | 0.970 | 0.390 | 4608 | 0.500 |" in routing
+    assert "| paper | 10 | 0.700 | 0.950 | 0.030 | 0.000 | 0.000 | – | – | – | 0.390 | 4608 | – |" in routing  # no zsre-paper run
+    assert "| shipped | 1000 | 0.700 |" in routing and routing.count("\n| ") == 5  # header and four rows
