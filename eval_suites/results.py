@@ -119,8 +119,9 @@ def write_results(root: Path, out: Path) -> Path:
     header = (
         "# Results\n\n"
         "Regenerate with `make results`: it edits and scores every suite on SmolLM2-135M-Instruct, in about\n"
-        "2 hours on 2 CPU cores (ZsRE 35 minutes, temporal 25, hallucination 65; the Makefile sets the counts\n"
-        "of edits T per suite). Protocol: EasyEdit's sequential one, as in WISE and MEMOIR: all T edits\n"
+        "3 hours on 2 CPU cores (ZsRE 30 minutes, temporal 20, hallucination over an hour, then the routing\n"
+        "runs and the mixed stream; the Makefile sets the counts of edits T per suite).\n"
+        "Protocol: EasyEdit's sequential one, as in WISE and MEMOIR: all T edits\n"
         "first, then every one of the T records is scored on the final model; one stream per suite is\n"
         "scored at each T. 'fires on unrelated' is the fraction of locality prompts on which the memory\n"
         "switched on.\n\n"
