@@ -71,8 +71,9 @@ def suite_section(suite: str, folder: Path) -> str:
 def single_suite_metrics(folder: Path, num_edits: int) -> Optional[dict]:
     """The metrics of the single-suite run of `folder` scored at T = `num_edits`, if there is one."""
     for run in (folder / f"t{num_edits}", folder):
-        if (run / "metrics.json").is_file() and load_metrics(run)["num_edits"] == num_edits:
-            return load_metrics(run)
+        metrics = load_metrics(run) if (run / "metrics.json").is_file() else None
+        if metrics is not None and metrics["num_edits"] == num_edits:
+            return metrics
     return None
 
 
@@ -97,10 +98,9 @@ def routing_section(root: Path) -> str:
     for path in sorted((root / ROUTING).glob("*.json")):
         for figures in json.loads(path.read_text())["rows"]:
             run = root / ROUTING_RUNS.get(path.stem, path.stem)
-            scores = (single_suite_metrics(run, figures["stored"]) if run.is_dir() else None) or {}
-            edits = scores.get("num_edits")
+            scores = single_suite_metrics(run, figures["stored"]) or {}
             rows.append({"setting": path.stem, **figures, **{k: scores[k] for k in ("gen", "loc", "loc_neighbour") if k in scores},
-                         "s_per_edit": scores["edit_seconds"] / edits if edits and "edit_seconds" in scores else None})
+                         "s_per_edit": scores["edit_seconds"] / scores["num_edits"] if scores else None})
     return (
         "## routing\n\nWhich stored edit fires for which ZsRE prompt (`python benchmarks/routing_diagnostic.py "
         "--out runs/results/routing/SETTING.json`; 'shipped' is configs/smollm2-135m.yaml, 'paper' "
