@@ -39,9 +39,12 @@ def neighbour_of(request: EditRequest, other: EditRequest, kind: str) -> EditReq
 
 
 def with_neighbours(requests: Sequence[EditRequest], pool: Sequence[EditRequest], kind: str) -> list[EditRequest]:
-    """Each request with a neighbour made from `pool[i]` (records never edited in the run, where possible)."""
+    """Each request with a neighbour made from `pool[i]`, skipping pool records about any subject edited
+    in the run (where some are left): a passage about an edited person is not another person's."""
     if kind not in KINDS:
         raise ValueError(f"neighbour kind must be one of {KINDS}, got {kind!r}")
+    edited = {request.subject for request in requests if request.subject}
+    pool = [record for record in pool if record.subject not in edited] or pool
     probed = []
     for index, request in enumerate(requests):
         other = _other(pool, index, request.subject)

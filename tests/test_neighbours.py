@@ -33,6 +33,17 @@ def test_other_record_takes_another_records_prompt_and_target():
     assert (probed[0].neighbour_prompt, probed[0].neighbour_answer) == ("Who made Zed?", "Bob")
 
 
+def test_a_pool_record_about_a_subject_edited_elsewhere_in_the_run_is_skipped():
+    # pool[0] is about Ada Lovelace, whom edit 1 changes: a passage about her is no other person's
+    probed = with_neighbours(EDITS[:2], [POOL[1], POOL[0]], OTHER_RECORD)
+    assert [r.neighbour_prompt for r in probed] == ["Who made Zed?", "Who made Zed?"]
+
+
+def test_when_every_pool_subject_is_edited_the_probes_still_differ_from_the_edit_subject():
+    probed = with_neighbours(EDITS[:2], [POOL[1], EditRequest("p2", "Who built Acme Corp?", "Al", subject="Acme Corp")], OTHER_RECORD)
+    assert [r.neighbour_prompt for r in probed] == ["What is Ada Lovelace known for?", "Who built Acme Corp?"]
+
+
 def test_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="neighbour kind"):
         with_neighbours(EDITS, POOL, "nearby")
