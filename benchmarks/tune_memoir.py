@@ -65,9 +65,10 @@ def main() -> None:
     config, hparams = settings(args.model, args.config, args.set)
     suite = get_suite(args.data)
     train = load_edit_data(suite_train_path(args.data)).requests
-    # Neighbour probes from the same train file, half of it away: the scored edit set stays unread.
-    half = len(train) // 2
-    train = with_neighbours(train, [*train[half:], *train[:half]], suite.neighbours)
+    # Neighbour probes from the same train file, half of it away, about subjects not edited here:
+    # the scored edit set stays unread.
+    half, edited = len(train) // 2, train[: args.num_edits]
+    train = [*with_neighbours(edited, [*train[half:], *train[:half]], suite.neighbours), *train[args.num_edits :]]
     # The background mean comes from the suite's train file, as `memoir eval` takes it.
     background = suite_background_texts(args.data)
     unrelated = [r.locality_prompt for r in train[len(train) * 2 // 5 : len(train) * 4 // 5]]

@@ -40,6 +40,16 @@ class MemoirConfig(PeftConfig):
         metadata={"help": "Second routing stage: the best-overlap edit fires only if the cosine of the centred "
                   "pooled features reaches this. None: overlap alone decides (paper)."},
     )
+    min_margin: Optional[float] = field(
+        default=None,
+        metadata={"help": "Third routing stage: the best overlap must beat the margin_rank-th best by this much, so a "
+                  "prompt that resembles many edits alike (a shared template) fires none. None: off (paper)."},
+    )
+    margin_rank: int = field(
+        default=8,
+        metadata={"help": "Which stored edit the margin is taken against: ranks 2..margin_rank-1 are left to the "
+                  "best's siblings (other edits of one subject), which a paraphrase may match as well."},
+    )
     center_residual: bool = field(
         default=False,
         metadata={"help": "Feed R with (a - background) instead of a: edits then share less of what all inputs have in common."},
@@ -75,6 +85,10 @@ class MemoirConfig(PeftConfig):
             raise InvalidConfigError(f"idf_power must be > 0 (2.0 is the SmolLM2 default), got {self.idf_power!r}.")
         if self.min_similarity is not None and (not is_number(self.min_similarity) or not -1.0 <= float(self.min_similarity) <= 1.0):
             raise InvalidConfigError(f"min_similarity must be a cosine in [-1, 1] or None, got {self.min_similarity!r}.")
+        if self.min_margin is not None and (not is_number(self.min_margin) or not 0.0 <= float(self.min_margin) <= 1.0):
+            raise InvalidConfigError(f"min_margin must be an overlap difference in [0, 1] or None, got {self.min_margin!r}.")
+        if not is_int(self.margin_rank) or self.margin_rank < 2:
+            raise InvalidConfigError(f"margin_rank must be an int >= 2 (the best is rank 1), got {self.margin_rank!r}.")
         if not is_int(self.permutation_seed) or self.permutation_seed < 0:
             raise InvalidConfigError(f"permutation_seed must be an int >= 0, got {self.permutation_seed!r}.")
         if not isinstance(self.center_residual, bool):

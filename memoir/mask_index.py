@@ -13,10 +13,12 @@ from memoir.errors import AdapterShapeError
 
 @dataclass
 class Match:
-    """Best stored mask per query row: its index (-1 if none stored) and overlap in [0, 1]."""
+    """Best stored mask per query row: its index (-1 if none stored) and overlap in [0, 1], and the
+    overlap of the `rank`-th best (0 while fewer are stored), against which a clear best is judged."""
 
     index: torch.Tensor
     overlap: torch.Tensor
+    ranked: torch.Tensor
 
 
 class MaskIndex(nn.Module):
@@ -64,13 +66,15 @@ class MaskIndex(nn.Module):
         dtype = torch.float32
         return (queries.to(dtype) @ self.masks.to(device=queries.device, dtype=dtype).T) / self.top_k
 
-    def best_match(self, queries: torch.Tensor) -> Match:
+    def best_match(self, queries: torch.Tensor, rank: int = 2) -> Match:
         """Best stored mask for each query row; index -1 and overlap 0 when the index is empty."""
+        batch = queries.shape[0]
         if len(self) == 0:
-            batch = queries.shape[0]
-            return Match(torch.full((batch,), -1, device=queries.device), torch.zeros(batch, device=queries.device))
-        overlap, index = self.overlaps(queries).max(dim=-1)
-        return Match(index, overlap)
+            zeros = torch.zeros(batch, device=queries.device)
+            return Match(torch.full((batch,), -1, device=queries.device), zeros, zeros)
+        top = self.overlaps(queries).topk(min(rank, len(self)), dim=-1)
+        ranked = top.values[:, -1] if len(self) >= rank else torch.zeros(batch, device=queries.device)
+        return Match(top.indices[:, 0], top.values[:, 0], ranked)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
         saved = state_dict.get(prefix + "masks")

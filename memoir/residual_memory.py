@@ -34,6 +34,8 @@ class ResidualMemory(nn.Module):
         super().__init__()
         self.tau = config.tau
         self.min_similarity = config.min_similarity
+        self.min_margin = config.min_margin
+        self.margin_rank = config.margin_rank
         self.center_residual = config.center_residual
         self.R = nn.Parameter(torch.zeros(out_features, in_features))
         self.register_buffer("background", torch.zeros(in_features))
@@ -67,14 +69,15 @@ class ResidualMemory(nn.Module):
 
     def route(self, pooled: torch.Tensor) -> Routing:
         """Retrieve the best stored mask per row and decide whether it fires: its overlap must reach
-        tau and, with `min_similarity`, the cosine with that edit's stored feature must reach it too."""
+        tau; with `min_similarity`, the cosine with that edit's stored feature must reach it too; with
+        `min_margin`, the overlap must beat the `margin_rank`-th best by that much."""
         centred = self.centred(pooled)
         return self.route_centred(self.top_hash(centred), centred)
 
     def route_centred(self, queries: torch.Tensor, centred: torch.Tensor) -> Routing:
         """`route` for (B, D) query masks and their centred features; a row nearer to a forgotten
         edit's mask than to every stored one stays unrouted, so it gets the unedited output."""
-        match = self.index.best_match(queries)
+        match = self.index.best_match(queries, self.margin_rank)
         found = match.index >= 0
         masks = torch.zeros(queries.shape, dtype=torch.bool, device=queries.device)
         if found.any():
@@ -82,6 +85,8 @@ class ResidualMemory(nn.Module):
         active = found & (match.overlap >= self.tau)
         if self.min_similarity is not None and found.any():
             active &= self.index.similarity(centred, match.index) >= self.min_similarity
+        if self.min_margin is not None:
+            active &= match.overlap - match.ranked >= self.min_margin
         if len(self.forgotten) > 0:
             active &= ~(self.forgotten.best_match(queries).overlap > match.overlap)
         return Routing(masks, active, match.overlap, match.index)

@@ -19,6 +19,10 @@ from conftest import tiny_model, wrap
         (dict(tau=1.5), r"tau must lie in \(0, 1\]"),
         (dict(target_layer=-1), "target_layer must be"),
         (dict(pooling="max"), "pooling must be one of"),
+        (dict(min_margin=-0.1), r"min_margin must be an overlap difference in \[0, 1\]"),
+        (dict(min_margin="0.1"), "min_margin must be"),
+        (dict(margin_rank=1), "margin_rank must be an int >= 2"),
+        (dict(margin_rank=True), "margin_rank must be an int >= 2"),
     ],
 )
 def test_invalid_config_values(config, message):

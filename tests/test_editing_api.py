@@ -48,7 +48,7 @@ def test_the_paper_config_turns_off_every_mechanism_beyond_the_paper_and_is_chos
     paper, shipped = all_defaults()["smollm2-135m-paper"], all_defaults()["smollm2-135m"]
     config, hparams = memoir.MemoirConfig(**paper["memoir"]), MemoirHparams.from_dict(paper["editor"])
     plain_config, plain_hparams = memoir.MemoirConfig(), MemoirHparams()
-    for key in ("pooling", "min_similarity", "center_residual"):
+    for key in ("pooling", "min_similarity", "min_margin", "center_residual"):
         assert getattr(config, key) == getattr(plain_config, key)
     for key in ("preservation", "normalise_steps", "weight_decay", "prefix_mode", "grad_clip", "loss_threshold", "max_steps"):
         assert getattr(hparams, key) == getattr(plain_hparams, key)

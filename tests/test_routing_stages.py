@@ -1,4 +1,4 @@
-"""The routing stages beyond the paper's: IDF-weighted pooling and the feature-similarity check."""
+"""The routing stages beyond the paper's: IDF-weighted pooling, the feature-similarity and the margin checks."""
 
 from __future__ import annotations
 
@@ -30,6 +30,46 @@ def test_without_min_similarity_overlap_alone_decides():
     stored = torch.randn(1, 96, generator=torch.Generator().manual_seed(0))
     memory.store(stored)
     assert memory.route(torch.cat([stored, -stored])).active.tolist() == [True, True]
+
+
+def _columns(*ranges: range) -> torch.Tensor:
+    mask = torch.zeros(1, 96, dtype=torch.bool)
+    for columns in ranges:
+        mask[0, list(columns)] = True
+    return mask
+
+
+def _margin_memory(**settings) -> memoir.ResidualMemory:
+    """Four stored masks of 24 columns: A, its sibling B (18 shared columns), and C, D apart from both."""
+    memory = memoir.ResidualMemory(96, 64, memoir.MemoirConfig(top_k=24, tau=0.3, **settings))
+    stored = torch.cat([_columns(range(0, 24)), _columns(range(0, 18), range(24, 30)), _columns(range(30, 54)), _columns(range(54, 78))])
+    memory.index.add(stored, torch.randn(4, 96, generator=torch.Generator().manual_seed(0)))
+    return memory
+
+
+def _fires(memory: memoir.ResidualMemory, query: torch.Tensor) -> bool:
+    return bool(memory.route_centred(query, torch.ones(1, 96)).active)
+
+
+AMBIGUOUS = _columns(range(0, 12), range(30, 42))  # overlap .5 with A, B and C alike
+NEAR_A = _columns(range(0, 20), range(80, 84))  # A .83, its sibling B .75, nothing else
+
+
+def test_an_ambiguous_match_is_refused_and_one_clear_of_the_crowd_fires():
+    memory = _margin_memory(min_margin=0.2, margin_rank=3)
+    assert not _fires(memory, AMBIGUOUS)
+    assert _fires(memory, NEAR_A)  # B is rank 2, left to the best's siblings
+    assert _fires(_margin_memory(), AMBIGUOUS)  # min_margin None: overlap alone decides, as in the paper
+
+
+def test_a_margin_against_the_second_best_refuses_a_prompt_that_also_matches_a_sibling():
+    assert not _fires(_margin_memory(min_margin=0.2, margin_rank=2), NEAR_A)
+
+
+def test_with_fewer_edits_stored_than_margin_rank_the_best_needs_only_the_margin_itself():
+    memory = _margin_memory(min_margin=0.2, margin_rank=8)
+    assert memory.index.best_match(AMBIGUOUS, 8).ranked.tolist() == [0.0]
+    assert _fires(memory, AMBIGUOUS)
 
 
 def test_idf_pooling_tells_a_neighbour_of_an_edited_template_from_the_edit():
