@@ -54,10 +54,12 @@ results: setup
 	$(MAKE) results-routing
 	$(MAKE) results-mixed
 
-# The routing table: where paraphrases and neighbours go with the shipped and the paper's routing, and the
-# paper's whole method on ZsRE (T=100; its greedy context prefixes make an edit ~10x dearer).
+# The routing table: where paraphrases and neighbours go with the shipped routing, without its margin stage,
+# and with the paper's routing; and the paper's whole method on ZsRE (T=100; its greedy context prefixes
+# make an edit ~10x dearer).
 results-routing: setup
 	$(PY) benchmarks/routing_diagnostic.py --data zsre --stored 100,1000 --out $(RUNS)/routing/shipped.json
+	$(PY) benchmarks/routing_diagnostic.py --data zsre --stored 100,1000 --set min_margin=none --out $(RUNS)/routing/no-margin.json
 	$(PY) benchmarks/routing_diagnostic.py --data zsre --stored 100,1000 --config smollm2-135m-paper --out $(RUNS)/routing/paper.json
 	$(VENV)/bin/memoir eval --data zsre --num-edits 100 --config smollm2-135m-paper --out $(RUNS)/zsre-paper
 

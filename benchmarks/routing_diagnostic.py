@@ -1,6 +1,6 @@
 """Which stored edit fires for which prompt, at several numbers of stored edits.
 
-    python benchmarks/routing_diagnostic.py --data zsre --stored 100,1000 [--config FILE] [--set pooling=mean min_similarity=none tau=0.5] [--out FILE.json]
+    python benchmarks/routing_diagnostic.py --data zsre --stored 100,1000 [--config FILE] [--set min_margin=none tau=0.5] [--out FILE.json]
 
 Routing reads the edited layer's *input*, which no edit changes, so storing an edit's mask and
 feature without training it gives exactly the routing of a trained memory, in seconds. For the

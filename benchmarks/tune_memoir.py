@@ -94,7 +94,7 @@ def main() -> None:
             for part in (result.records[i * args.num_edits // 5 : (i + 1) * args.num_edits // 5] for i in range(5))
             if part
         ],
-        "unedited": {key: result.unedited[key] for key in scores},
+        "unedited": {key: result.unedited[key] for key in [*scores, "ppl_neighbour"] if key in result.unedited},
         "converged": sum(e.loss < hparams.loss_threshold for e in result.edits) / len(result.edits),
         "mean_steps": statistics.mean(e.steps for e in result.edits),
         "seconds_per_edit": result.metrics["edit_seconds"] / len(result.edits),
