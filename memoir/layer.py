@@ -53,7 +53,6 @@ class MemoirLayer(nn.Module, BaseTunerLayer):
         self.context: Optional[PromptContext] = None
         self.routing: Optional[Routing] = None
         self.forced_masks: Optional[torch.Tensor] = None
-        self.last_pooled: Optional[torch.Tensor] = None
         self._disable_adapters = False
         self.merged_adapters = []
         self.update_layer(adapter_name, config)
@@ -90,7 +89,8 @@ class MemoirLayer(nn.Module, BaseTunerLayer):
             return self._decode_routing(x)
         pool_mask = None if self.context is None else self.context.pool_mask
         pooled = pool(x, pool_mask, self.pooling, self._token_weights())
-        self.last_pooled = pooled.detach()
+        if self.context is not None:
+            self.context.pooled = pooled.detach()
         self.routing = None
         if self.memory.num_edits > 0:
             self.routing = self.memory.route(pooled)

@@ -112,7 +112,7 @@ class MemoirModel(BaseTuner):
     def pooled_prompt_activations(self, **inputs: Any) -> torch.Tensor:
         """(B, D) prompt-pooled inputs of the wrapped down_proj for a batch (before the background shift)."""
         self.model(**inputs)
-        return self.memoir_layer.last_pooled
+        return self.memoir_layer.context.pooled
 
     @classmethod
     def from_pretrained(

@@ -51,7 +51,7 @@ def test_paraphrase_is_routed_with_the_stored_mask_not_its_own():
     stored = store_edit(model, torch.tensor([[5, 6, 7, 8, 9]]))
     tuner = model.base_model
     model(torch.tensor([[5, 6, 7, 8, 10, 11]]))
-    own = tuner.memory.mask_of(tuner.memoir_layer.last_pooled)
+    own = tuner.memory.mask_of(tuner.memoir_layer.context.pooled)
     routing = tuner.memoir_layer.routing
     assert routing.active.item() and not torch.equal(own, stored)
     assert torch.equal(routing.masks[0], stored[0])
