@@ -104,7 +104,8 @@ def routing_section(root: Path) -> str:
     return (
         "## routing\n\nWhich stored edit fires for which ZsRE prompt (`python benchmarks/routing_diagnostic.py "
         "--out runs/results/routing/SETTING.json`; 'shipped' is configs/smollm2-135m.yaml, 'no-margin' the same "
-        "with `--set min_margin=none`, 'paper' configs/smollm2-135m-paper.yaml), beside the scores of that setting's ZsRE run after the same number of edits:\n\n"
+        "with `--set min_margin=none`, 'paper' configs/smollm2-135m-paper.yaml), beside the scores of that "
+        "setting's ZsRE run after the same number of edits:\n\n"
         + format_table(rows, leading=ROUTING_COLUMNS, trailing={
             "mean_overlap_between_edits": "mean mask overlap", "bytes_per_edit": "bytes per edit", "s_per_edit": "s/edit"})
     )
