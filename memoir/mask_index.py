@@ -66,8 +66,9 @@ class MaskIndex(nn.Module):
         dtype = torch.float32
         return (queries.to(dtype) @ self.masks.to(device=queries.device, dtype=dtype).T) / self.top_k
 
-    def best_match(self, queries: torch.Tensor, rank: int = 2) -> Match:
-        """Best stored mask for each query row; index -1 and overlap 0 when the index is empty."""
+    def best_match(self, queries: torch.Tensor, rank: int = 1) -> Match:
+        """Best stored mask for each query row; index -1 and overlap 0 when the index is empty.
+        Only the `rank` best overlaps are sorted out, so a caller without a margin pays for a max."""
         batch = queries.shape[0]
         if len(self) == 0:
             zeros = torch.zeros(batch, device=queries.device)

@@ -77,7 +77,7 @@ class ResidualMemory(nn.Module):
     def route_centred(self, queries: torch.Tensor, centred: torch.Tensor) -> Routing:
         """`route` for (B, D) query masks and their centred features; a row nearer to a forgotten
         edit's mask than to every stored one stays unrouted, so it gets the unedited output."""
-        match = self.index.best_match(queries, self.margin_rank)
+        match = self.index.best_match(queries, 1 if self.min_margin is None else self.margin_rank)
         found = match.index >= 0
         masks = torch.zeros(queries.shape, dtype=torch.bool, device=queries.device)
         if found.any():
