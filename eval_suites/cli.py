@@ -24,6 +24,7 @@ from memoir.errors import MemoirError
 from eval_suites.adapter_commands import add_adapter_commands
 from eval_suites.demo import run_demo
 from eval_suites.edit_age import age_table
+from eval_suites.repeats import repeat_table
 from eval_suites.hub_push import push_run
 from eval_suites.editor_setup import build_editor, load_requests, preflight
 from eval_suites.protocol import RunResult, Stream, run_mixed, run_stream
@@ -286,6 +287,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(markdown_table(run_dirs))
     for run_dir in run_dirs if args.by_age else []:
         print(f"{run_dir}, scores by edit age:\n{age_table(run_dir, args.by_age)}")
+    for run_dir in run_dirs if args.by_repeat else []:
+        print(f"{run_dir}, scores by whether the subject is edited again:\n{repeat_table(run_dir)}")
     print(f"figure: {png}")
     return 0
 
@@ -364,6 +367,9 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="report.png")
     report.add_argument("--by-age", type=count_of("--by-age"), default=None, metavar="BLOCKS",
                         help="also print each run's scores in BLOCKS slices of edit order (oldest edits first)")
+    report.add_argument("--by-repeat", action="store_true",
+                        help="also print each run's scores split by whether the record's subject is edited again in the run, "
+                        "with the same answer or another")
     report.set_defaults(run=cmd_report)
     push = commands.add_parser("push", parents=shared, help="upload an adapter and its model card (with the run's scores) to the Hub")
     push.add_argument("path", metavar="RUN_OR_ADAPTER_DIR", help="an adapter folder, or the --out folder of edit/eval")

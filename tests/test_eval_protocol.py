@@ -309,6 +309,37 @@ def test_scores_by_edit_age_average_consecutive_blocks_oldest_first(tmp_path):
         age_rows(records, 3, edits[:6])
 
 
+def test_scores_by_repeat_split_subjects_edited_once_again_with_the_same_answer_and_with_another(tmp_path):
+    from eval_suites.repeats import ONCE, OTHER, SAME, repeat_rows, repeat_table
+
+    requests = [
+        EditRequest("0", "Who designed Toodyay Fire Station?", "Lewis", subject="Toodyay Fire Station"),
+        EditRequest("1", "Who is the architect of Toodyay Fire Station?", "Fox", subject="Toodyay Fire Station"),
+        EditRequest("2", "What voice type is Lola Beeth?", "soprano", subject="Lola Beeth"),
+        EditRequest("3", "What is the vocal range of Lola Beeth?", "soprano", subject="Lola Beeth"),
+        EditRequest("4", "Where was Ada born?", "Paris", subject="Ada"),
+        EditRequest("5", "The sky is", "green"),  # no subject: in no group
+        EditRequest("6", "Where did Ada die?", "Rome", subject="Ada"),  # not edited in this run
+    ]
+    records = [{"id": str(i), "rel": float(i) / 10, "gen": 1.0 if i < 4 else 0.0, "loc": 1.0} for i in range(6)]
+    rows = {row["group"]: row for row in repeat_rows(records, requests)}
+    assert list(rows) == [ONCE, SAME, OTHER]
+    assert [rows[group]["records"] for group in rows] == [1, 2, 2]
+    assert rows[OTHER]["rel"] == pytest.approx(0.05) and rows[SAME]["rel"] == pytest.approx(0.25)
+    assert rows[ONCE]["rel"] == pytest.approx(0.4) and rows[ONCE]["gen"] == 0.0
+    with pytest.raises(RunDirError, match=r"first: id 9\)"):
+        repeat_rows([{"id": "9", "rel": 1.0}], requests)
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps([{"prompt": r.prompt, "target_new": r.target, **({"subject": r.subject} if r.subject else {})}
+                                for r in requests]))
+    (tmp_path / "metrics.json").write_text(json.dumps({"data": str(data), "num_edits": 6}))
+    (tmp_path / "records.jsonl").write_text("".join(json.dumps(row) + "\n" for row in records))
+    assert f"| {SAME} | 2 | 0.250 | 1.000 | 1.000 |" in repeat_table(tmp_path)
+    (tmp_path / "records.jsonl").write_text(json.dumps(records[5]) + "\n")
+    with pytest.raises(RunDirError, match="no scored record names its subject"):
+        repeat_table(tmp_path)
+
+
 def test_neighbour_locality_compares_the_neighbour_answer_with_the_unedited_model():
     leaks = EditRequest("5", "The capital of Chile is", "Santiago", neighbour_prompt="The capital of Peru is",
                         neighbour_answer="Santiago")  # a prompt the memory now answers: it moved
