@@ -5,10 +5,11 @@
 Routing reads the edited layer's *input*, which no edit changes, so storing an edit's mask and
 feature without training it gives exactly the routing of a trained memory, in seconds. For the
 first N records of `--data` it prints: how often a paraphrase selects its own edit (and fires),
-how often the memory fires on neighbour probes (the same question about another subject, see
-eval_suites.neighbours), on the records' NQ locality questions, and on non-question text (the
-hallucination suite's locality passages), the mean overlap between different edits' masks, and
-the bytes stored per edit. `--out` also writes them to a JSON file, which `make results` puts in
+over all records and over those whose subject no other stored edit has; how often it selects an
+edit of its subject; how often the memory fires on neighbour probes (the same question about
+another subject, see eval_suites.neighbours), on the records' NQ locality questions, and on
+non-question text (the hallucination suite's locality passages); the mean overlap between
+different edits' masks, and the bytes stored per edit. `--out` also writes them to a JSON file, which `make results` puts in
 RESULTS.md's routing table.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +75,15 @@ def diagnose(editor: MemoirEditor, requests: list[EditRequest], stored: int, pas
         bool(edited[i].subject) and j >= 0 and edited[int(j)].subject == edited[i].subject
         for (i, _), j in zip(with_rephrase, index.tolist())
     ])
+    # A subject edited again is mostly the same question in other words with another answer: its
+    # paraphrase is one of all of them, so "own" is only decidable for subjects edited once.
+    subjects = Counter(r.subject for r in edited if r.subject)
+    edited_once = torch.tensor([subjects[edited[i].subject] == 1 for i, _ in with_rephrase])
     index_bytes = editor.memory.index.masks[0].numel() * (1 + 2)  # bool mask + fp16 feature
     return {
         "stored": stored,
         "paraphrase_selects_own_and_fires": rate(own & fires),
+        "paraphrase_selects_own_and_fires_subject_edited_once": rate((own & fires)[edited_once]),
         "paraphrase_selects_an_edit_of_its_subject_and_fires": rate(same_subject & fires),
         "paraphrase_fires": rate(fires),
         "fires_on_neighbours": rate(route(editor, [r.neighbour_prompt for r in edited if r.neighbour_prompt])[0]),
