@@ -151,7 +151,11 @@ class MemoirEditor(Editor):
         batch = self.rows(request)
         pooled, activations = self._plain_row_inputs(batch)
         mask = self.memory.mask_of(pooled)
-        earlier = self.memory.index.best_match(mask)
+        # How the prompt routes before its edit: a stored edit it fires is most likely the same
+        # fact asked in other words. Both stay stored and its paraphrases may get either answer,
+        # so the log names it; `forget` the earlier one if the new edit replaces it.
+        earlier = self.memory.route_centred(mask, self.memory.centred(pooled))
+        answered_by = self.ledger.entries[int(earlier.index[0])].id if bool(earlier.active[0]) else None
         loss_fn = (CachedEditLoss if self.hparams.fast_path else NaiveEditLoss)(self.model, batch, mask)
         steps, loss = self._train(loss_fn, self._preconditioner(mask))
         self.memory.store(pooled)
@@ -165,10 +169,11 @@ class MemoirEditor(Editor):
             steps=steps,
             loss=loss,
             seconds=seconds,
-            extra={"best_overlap_with_earlier": round(float(earlier.overlap[0]), 4), "replaced": replaced},
+            extra={"best_overlap_with_earlier": round(float(earlier.overlap[0]), 4), "replaced": replaced, "answered_by": answered_by},
         )
-        logger.info("edit %s: %d steps, loss %.4f, %.2fs, overlap %.3f%s", result.id, steps, loss, seconds,
-                    result.extra["best_overlap_with_earlier"], f", replaces {replaced}" if replaced else "")
+        logger.info("edit %s: %d steps, loss %.4f, %.2fs, overlap %.3f%s%s", result.id, steps, loss, seconds,
+                    result.extra["best_overlap_with_earlier"], f", replaces {replaced}" if replaced else "",
+                    f", its prompt fired edit {answered_by} before" if answered_by else "")
         return result
 
     def forget(self, edit_id: str) -> Forgotten:

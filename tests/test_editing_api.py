@@ -155,6 +155,16 @@ def test_re_editing_a_prompt_replaces_its_entry_instead_of_adding_a_second(works
     assert torch.equal(editor.memory.index.masks[1], first_mask)
 
 
+def test_an_edit_whose_prompt_fired_a_stored_edit_names_it_and_both_stay_stored(workspace, caplog):
+    editor = fresh_editor(workspace)
+    assert editor.edit(*FACTS[0]).extra["answered_by"] is None  # nothing stored yet
+    assert editor.edit(*FACTS[1]).extra["answered_by"] is None  # another fact: routes to nothing
+    with caplog.at_level(logging.INFO, logger="editors.memoir_editor"):
+        result = editor.edit("the capital of france is now", "w70")  # the first fact in other words
+    assert result.extra["answered_by"] == "0" and editor.memory.num_edits == 3
+    assert "its prompt fired edit 0 before" in caplog.text
+
+
 def test_a_forgotten_prompt_edited_again_fires_again(workspace):
     editor = fresh_editor(workspace)
     editor.edit_stream(FACTS)
