@@ -5,8 +5,9 @@
 Routing reads the edited layer's *input*, which no edit changes, so storing an edit's mask and
 feature without training it gives exactly the routing of a trained memory, in seconds. For the
 first N records of `--data` it prints: how often a paraphrase selects its own edit (and fires),
-over all records and over those whose subject no other stored edit has; how often it selects an
-edit of its subject; how often the memory fires on neighbour probes (the same question about
+over all records and over those whose subject no other stored edit has (and, for scale, the rate a
+router picking at random among the edits of the paraphrase's subject would reach); how often it
+selects an edit of its subject; how often the memory fires on neighbour probes (the same question about
 another subject, see eval_suites.neighbours), on the records' NQ locality questions, and on
 non-question text (the hallucination suite's locality passages); the mean overlap between
 different edits' masks, and the bytes stored per edit. `--out` also writes them to a JSON file, which `make results` puts in
@@ -84,6 +85,8 @@ def diagnose(editor: MemoirEditor, requests: list[EditRequest], stored: int, pas
         "stored": stored,
         "paraphrase_selects_own_and_fires": rate(own & fires),
         "paraphrase_selects_own_and_fires_subject_edited_once": rate((own & fires)[edited_once]),
+        # what picking at random among the edits of the paraphrase's subject would give
+        "own_edit_by_chance_within_subject": rate(torch.tensor([1 / max(subjects[edited[i].subject], 1) for i, _ in with_rephrase])),
         "paraphrase_selects_an_edit_of_its_subject_and_fires": rate(same_subject & fires),
         "paraphrase_fires": rate(fires),
         "fires_on_neighbours": rate(route(editor, [r.neighbour_prompt for r in edited if r.neighbour_prompt])[0]),

@@ -30,6 +30,7 @@ ROUTING_COLUMNS = {
     "setting": "setting", "stored": "stored edits",
     "paraphrase_selects_own_and_fires": "paraphrase -> own edit",
     "paraphrase_selects_own_and_fires_subject_edited_once": "-> own edit, subject edited once",
+    "own_edit_by_chance_within_subject": "own edit by chance among its subject's",
     "paraphrase_selects_an_edit_of_its_subject_and_fires": "-> an edit of its subject",
     "fires_on_neighbours": "fires on neighbours", "fires_on_nq": "on NQ", "fires_on_passages": "on passages",
 }
