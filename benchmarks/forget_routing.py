@@ -21,16 +21,7 @@ import torch
 from editors.edit_data import load_edit_data
 from editors.memoir_editor import MemoirEditor
 from eval_suites.suites import suite_path
-
-
-@torch.no_grad()
-def store_prompts(editor: MemoirEditor, prompts: list[str], batch_size: int = 16) -> None:
-    """Store each prompt's mask and feature as `edit` would, without training R (right padding keeps positions exact)."""
-    editor.tokenizer.padding_side = "right"
-    tuner = editor.model.base_model
-    for start in range(0, len(prompts), batch_size):
-        encoded = editor.tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True)
-        editor.memory.store(tuner.pooled_prompt_activations(**encoded))
+from routing_diagnostic import store
 
 
 @torch.no_grad()
@@ -55,10 +46,10 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(count) for count in args.counts.split(",")]
     editor = MemoirEditor.from_pretrained(args.model)
-    prompts = [request.prompt for request in load_edit_data(suite_path("zsre"), limit=max(counts)).requests]
+    requests = load_edit_data(suite_path("zsre"), limit=max(counts)).requests
     summary, stored = {}, 0
     for count in counts:
-        store_prompts(editor, prompts[stored:count])
+        store(editor, requests[stored:count])
         stored = count
         fires, best = still_fires(editor)
         summary[count] = {
