@@ -5,13 +5,13 @@
 Routing reads the edited layer's *input*, which no edit changes, so storing an edit's mask and
 feature without training it gives exactly the routing of a trained memory, in seconds. For the
 first N records of `--data` it prints: how often a paraphrase selects its own edit (and fires),
-over all records and over those whose subject no other stored edit has (and, for scale, the rate a
-router picking at random among the edits of the paraphrase's subject would reach); how often it
-selects an edit of its subject; how often the memory fires on neighbour probes (the same question about
-another subject, see eval_suites.neighbours), on the records' NQ locality questions, and on
+over all records and over those whose subject no other stored edit has (and, for scale, the rate
+a router picking at random among the edits of the paraphrase's subject would reach); how often it
+selects an edit of its subject; how often the memory fires on neighbour probes (the same question
+about another subject, see eval_suites.neighbours), on the records' NQ locality questions, and on
 non-question text (the hallucination suite's locality passages); the mean overlap between
-different edits' masks, and the bytes stored per edit. `--out` also writes them to a JSON file, which `make results` puts in
-RESULTS.md's routing table.
+different edits' masks, and the bytes stored per edit. `--out` also writes them to a JSON file,
+which `make results` puts in RESULTS.md's routing table.
 """
 
 from __future__ import annotations
