@@ -54,7 +54,11 @@ def repeat_rows(records: Sequence[dict[str, Any]], requests: Sequence[EditReques
 
 def run_repeat_rows(run_dir: str | Path) -> list[dict[str, Any]]:
     """`repeat_rows` of a run folder's records, against the data file the run edited."""
-    requests = load_edit_data(resolve_data(load_metrics(run_dir)["data"])).requests
+    metrics = load_metrics(run_dir)
+    if "data" not in metrics:
+        raise RunDirError(f"{run_dir}/metrics.json does not name the data the run edited: "
+                          "it was written by an older memoir; rerun `memoir eval` to split its scores by repeat.")
+    requests = load_edit_data(resolve_data(metrics["data"])).requests
     return repeat_rows(load_records(run_dir), requests)
 
 

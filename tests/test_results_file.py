@@ -10,7 +10,7 @@ from eval_suites.results import write_results
 def write_run(run, t: int, rel: float) -> None:
     run.mkdir(parents=True)
     metrics = {"rel": rel, "gen": 0.8, "loc": 1.0, "num_edits": t, "editor": "memoir", "model": "smollm2-135m",
-               "unedited": {"rel": 0.2, "gen": 0.1, "loc": 1.0}}
+               "data": "zsre", "unedited": {"rel": 0.2, "gen": 0.1, "loc": 1.0}}
     (run / "metrics.json").write_text(json.dumps(metrics))
     records = [{"id": str(i), "rel": float(i < t - 1), "gen": 0.5, "loc": 1.0} for i in range(t)]
     edits = [{"id": str(i), "steps": 5, "loss": 0.01, "seconds": 1.0} for i in range(t)]
@@ -28,6 +28,8 @@ def test_results_file_has_a_table_per_suite_and_the_paper_reference(tmp_path):
     assert "after all T = 10 edits" in text and "| 1-1 | 1.000 | 0.500 | 1.000 | 0 | 5.0 | 0.010 |" in text
     assert "| 10-10 | 0.000 | 0.500 | 1.000 | 0 | 5.0 | 0.010 |" in text  # the newest edit, the only one that failed
     assert (tmp_path / "runs" / "zsre" / "zsre.png").stat().st_size > 1000
+    # ZsRE records 6-7 and 8-9 ask about one subject twice, with two answers
+    assert "--by-repeat" in text and "| subject edited again, another answer | 4 |" in text
 
 
 def test_the_mixed_stream_is_tabled_beside_the_single_suite_run_of_the_same_t(tmp_path):
@@ -43,7 +45,8 @@ def test_the_routing_table_puts_each_settings_figures_beside_its_zsre_run_at_the
     write_run(tmp_path / "runs" / "zsre" / "t10", 10, 0.9)
     metrics = json.loads((tmp_path / "runs" / "zsre" / "t10" / "metrics.json").read_text())
     (tmp_path / "runs" / "zsre" / "t10" / "metrics.json").write_text(json.dumps(metrics | {"loc_neighbour": 0.97, "edit_seconds": 5.0}))
-    figures = {"paraphrase_selects_own_and_fires": 0.7, "paraphrase_selects_an_edit_of_its_subject_and_fires": 0.95,
+    figures = {"paraphrase_selects_own_and_fires": 0.7, "paraphrase_selects_own_and_fires_subject_edited_once": 0.9,
+               "own_edit_by_chance_within_subject": 0.71, "paraphrase_selects_an_edit_of_its_subject_and_fires": 0.95,
                "fires_on_neighbours": 0.03, "fires_on_nq": 0.0, "fires_on_passages": 0.0, "mean_overlap_between_edits": 0.39,
                "bytes_per_edit": 4608}
     (tmp_path / "runs" / "routing").mkdir()
@@ -52,6 +55,6 @@ def test_the_routing_table_puts_each_settings_figures_beside_its_zsre_run_at_the
         (tmp_path / "runs" / "routing" / f"{setting}.json").write_text(json.dumps({"config": {}, "rows": rows}))
     text = write_results(tmp_path / "runs", tmp_path / "RESULTS.md").read_text()
     routing = text[text.index("## routing"):]
-    assert "| shipped | 10 | 0.700 | 0.950 | 0.030 | 0.000 | 0.000 | 0.800 | 1.000 | 0.970 | 0.390 | 4608 | 0.500 |" in routing
-    assert "| paper | 10 | 0.700 | 0.950 | 0.030 | 0.000 | 0.000 | – | – | – | 0.390 | 4608 | – |" in routing  # no zsre-paper run
+    assert "| shipped | 10 | 0.700 | 0.900 | 0.710 | 0.950 | 0.030 | 0.000 | 0.000 | 0.800 | 1.000 | 0.970 | 0.390 | 4608 | 0.500 |" in routing
+    assert "| paper | 10 | 0.700 | 0.900 | 0.710 | 0.950 | 0.030 | 0.000 | 0.000 | – | – | – | 0.390 | 4608 | – |" in routing  # no zsre-paper run
     assert "| shipped | 1000 | 0.700 |" in routing and routing.count("\n| ") == 5  # header and four rows
