@@ -35,9 +35,8 @@ from memoir.saving import write_atomic
 from eval_suites.suites import resolve_data, suite_path, with_neighbour_probes
 from settings_overrides import parse_overrides
 
-torch.set_grad_enabled(False)
 
-
+@torch.no_grad()
 def route(editor: MemoirEditor, prompts: list[str], batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     """(fires, index of the best stored edit) for each prompt."""
     layer = editor.model.base_model.memoir_layer
@@ -98,6 +97,7 @@ def diagnose(editor: MemoirEditor, requests: list[EditRequest], stored: int, pas
 
 
 def main() -> None:
+    torch.set_grad_enabled(False)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--data", default="zsre")

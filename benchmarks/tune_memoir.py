@@ -7,7 +7,8 @@ Starts from the model's shipped settings (configs/, or `--config`); `--set` over
 Prints the suite's scores (Rel/Gen, OOD, PPL), Loc and neighbour Loc after all edits (the
 harness's definitions), the same scores by fifth of edit age
 (oldest first: how much later edits erode earlier ones), how many edits reached the loss
-threshold, mean steps and seconds per edit, and the best-overlap quantiles of unrelated prompts
+threshold, mean steps and seconds per edit, how often an edited prompt still fires its own edit
+after the last one (an edit lost with that at 1.0 was overwritten, not misrouted), and the best-overlap quantiles of unrelated prompts
 and of paraphrases (the edited prompt itself where the suite has none) against the stored masks, with the firing rates a range of tau would give.
 The figures behind the choices in configs/smollm2-135m.yaml come from this script.
 """
@@ -30,6 +31,7 @@ from eval_suites.shipped_background import suite_background_texts
 from eval_suites.neighbours import with_neighbours
 from eval_suites.suites import get_suite, suite_train_path
 from memoir.defaults import resolve_defaults
+from routing_diagnostic import route
 from settings_overrides import parse_overrides
 
 TAUS = (0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
@@ -82,6 +84,9 @@ def main() -> None:
     result = run_sequential(make_editor, train, args.num_edits, model_name=args.model, with_perplexity=suite.perplexity)
     scores = [key for key in ("rel", "gen", "ood", "ppl") if result.records[0].get(key) is not None]
     editor = editors[0]
+    # Where each edited prompt routes after the last edit: an edit lost to routing (its prompt fires
+    # another edit, or none) is told apart from one whose columns later edits overwrote.
+    fires, index = route(editor, [r.prompt for r in train[: args.num_edits]])
     unrelated_overlap = best_overlaps(editor, unrelated)
     paraphrase_overlap = best_overlaps(editor, [r.rephrase or r.ood_rephrase or r.prompt for r in train[: args.num_edits]])
     quantiles = torch.tensor([0.5, 0.9, 0.99, 1.0])
@@ -95,6 +100,7 @@ def main() -> None:
             if part
         ],
         "unedited": {key: result.unedited[key] for key in [*scores, "ppl_neighbour"] if key in result.unedited},
+        "own_prompt_fires_own_edit": round(float((fires & (index == torch.arange(args.num_edits))).float().mean()), 3),
         "converged": sum(e.loss < hparams.loss_threshold for e in result.edits) / len(result.edits),
         "mean_steps": statistics.mean(e.steps for e in result.edits),
         "seconds_per_edit": result.metrics["edit_seconds"] / len(result.edits),
