@@ -41,7 +41,7 @@ def test_one_resolver_finds_a_models_settings_by_name_folder_shape_or_explicit_f
     assert resolve_defaults(tiny_model()) is None
     (tmp_path / "mine.yaml").write_text(CONFIG)
     assert resolve_defaults("smollm2-135m", tmp_path / "mine.yaml")["editor"]["lr"] == 50.0
-    assert MemoirHparams.for_model(LlamaConfig(**SMOLLM2_SHAPE)).lr == smollm2["editor"]["lr"] == 5.0
+    assert MemoirHparams.for_model(LlamaConfig(**SMOLLM2_SHAPE)).lr == smollm2["editor"]["lr"] == 10.0
 
 
 def test_the_paper_config_turns_off_every_mechanism_beyond_the_paper_and_is_chosen_by_name_only():
