@@ -15,7 +15,7 @@ from typing import Optional
 import torch
 
 from eval_suites.edit_age import age_table
-from eval_suites.repeats import repeat_table, run_repeat_rows
+from eval_suites.repeats import REPEAT_COLUMNS, run_repeat_rows
 from eval_suites.report import markdown_table, plot_runs
 from eval_suites.run_dir import load_metrics
 from eval_suites.table import format_table
@@ -64,10 +64,11 @@ def suite_section(suite: str, folder: Path) -> str:
     longest = runs[-1]
     parts.append(f"\nScores by edit age after all T = {load_metrics(longest)['num_edits']} edits (oldest edits first; "
                  f"`memoir report {longest} --by-age {AGE_BLOCKS}`):\n\n" + age_table(longest, AGE_BLOCKS))
-    if len(run_repeat_rows(longest)) > 1:  # some subject is edited more than once
+    repeats = run_repeat_rows(longest)
+    if len(repeats) > 1:  # some subject is edited more than once
         parts.append(f"\nThe same scores by whether an edit's subject is edited again in the stream (`memoir report {longest} --by-repeat`; "
                      "a paraphrase of a question edited twice with two answers is a paraphrase of both, so at most one answer "
-                     "can come out):\n\n" + repeat_table(longest))
+                     "can come out):\n\n" + format_table(repeats, leading=REPEAT_COLUMNS))
     if suite in PAPER_REFERENCE:
         parts.append("\nMEMOIR paper, LLaMA-3-8B-Instruct (reference, not comparable in scale):\n\n" + PAPER_REFERENCE[suite])
     else:
