@@ -37,16 +37,17 @@ from settings_overrides import parse_overrides
 
 
 @torch.no_grad()
-def route(editor: MemoirEditor, prompts: list[str], batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    """(fires, index of the best stored edit) for each prompt."""
+def route(editor: MemoirEditor, prompts: list[str], batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(fires, index of the best stored edit, its mask overlap) for each prompt."""
     layer = editor.model.base_model.memoir_layer
-    fires, index = [], []
+    fires, index, overlap = [], [], []
     for start in range(0, len(prompts), batch_size):
         encoded = editor.tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True)
         editor.model(**encoded.to(editor.model.device), logits_to_keep=1)
         fires.append(layer.routing.active.cpu())
         index.append(layer.routing.index.cpu())
-    return torch.cat(fires), torch.cat(index)
+        overlap.append(layer.routing.overlap.cpu())
+    return torch.cat(fires), torch.cat(index), torch.cat(overlap)
 
 
 def store(editor: MemoirEditor, requests: list[EditRequest]) -> None:
@@ -69,7 +70,7 @@ def diagnose(editor: MemoirEditor, requests: list[EditRequest], stored: int, pas
     store(editor, requests[len(editor.memory.index) : stored])
     edited = requests[:stored]
     with_rephrase = [(i, r.rephrase) for i, r in enumerate(edited) if r.rephrase]
-    fires, index = route(editor, [text for _, text in with_rephrase])
+    fires, index, _ = route(editor, [text for _, text in with_rephrase])
     own = index == torch.tensor([i for i, _ in with_rephrase])
     same_subject = torch.tensor([
         bool(edited[i].subject) and j >= 0 and edited[int(j)].subject == edited[i].subject

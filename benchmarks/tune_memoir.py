@@ -46,16 +46,6 @@ def settings(model: str, config: str | None, overrides: list[str]) -> tuple[memo
     return memoir.MemoirConfig(**sections["memoir"]), MemoirHparams.from_dict(sections["editor"])
 
 
-@torch.no_grad()
-def best_overlaps(editor: MemoirEditor, prompts: list[str]) -> torch.Tensor:
-    tuner, memory = editor.model.base_model, editor.memory
-    found = []
-    for start in range(0, len(prompts), 16):
-        encoded = editor.tokenizer(prompts[start : start + 16], return_tensors="pt", padding=True)
-        found.append(memory.index.best_match(memory.mask_of(tuner.pooled_prompt_activations(**encoded))).overlap)
-    return torch.cat(found)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m")
@@ -86,9 +76,9 @@ def main() -> None:
     editor = editors[0]
     # Where each edited prompt routes after the last edit: an edit lost to routing (its prompt fires
     # another edit, or none) is told apart from one whose columns later edits overwrote.
-    fires, index = route(editor, [r.prompt for r in train[: args.num_edits]])
-    unrelated_overlap = best_overlaps(editor, unrelated)
-    paraphrase_overlap = best_overlaps(editor, [r.rephrase or r.ood_rephrase or r.prompt for r in train[: args.num_edits]])
+    fires, index, _ = route(editor, [r.prompt for r in train[: args.num_edits]])
+    unrelated_overlap = route(editor, unrelated)[2]
+    paraphrase_overlap = route(editor, [r.rephrase or r.ood_rephrase or r.prompt for r in train[: args.num_edits]])[2]
     quantiles = torch.tensor([0.5, 0.9, 0.99, 1.0])
     summary = {
         "settings": vars(args) | {"memoir": config.to_dict(), "hparams": hparams.to_dict()},
