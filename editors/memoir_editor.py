@@ -270,11 +270,14 @@ class MemoirEditor(Editor):
         R = self.memory.R
         R.requires_grad_(True)
         optimizer = torch.optim.SGD([R], lr=hp.lr, weight_decay=hp.weight_decay)
-        steps = 0
+        steps, before = 0, None
         while True:
             loss = loss_fn()
             if loss.item() < hp.loss_threshold or steps == hp.max_steps:
+                if before is not None and loss.item() < hp.loss_threshold and hp.last_step_bisections:
+                    return steps, self._shorten_last_step(loss_fn, before, loss.item())
                 return steps, loss.item()
+            before = R.detach().clone()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if preconditioner is not None:
@@ -284,6 +287,25 @@ class MemoirEditor(Editor):
                 R.grad.mul_(hp.grad_clip / norm)
             optimizer.step()
             steps += 1
+
+    @torch.no_grad()
+    def _shorten_last_step(self, loss_fn, before: torch.Tensor, loss: float) -> float:
+        """Keep the shortest fraction of the last step that still ends below the loss threshold,
+        found by bisection: a full step overshoots a short target, and every unneeded change of R
+        is one that earlier edits reading the same columns must absorb. Returns the loss there."""
+        R = self.memory.R
+        step = R.detach() - before
+        low, high = 0.0, 1.0
+        for _ in range(self.hparams.last_step_bisections):
+            middle = (low + high) / 2
+            R.copy_(before + middle * step)
+            trial = loss_fn().item()
+            if trial < self.hparams.loss_threshold:
+                high, loss = middle, trial
+            else:
+                low = middle
+        R.copy_(before + high * step)
+        return loss
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

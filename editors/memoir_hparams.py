@@ -30,6 +30,9 @@ class MemoirHparams:
     # SGD crawls; false clips only, as the paper does.
     normalise_steps: bool = False
     loss_threshold: float = 0.02
+    # Halvings of the step that first crosses loss_threshold, keeping the shortest part that still
+    # crosses it (editors.memoir_editor: `_shorten_last_step`); 0 keeps whole steps, as the paper does.
+    last_step_bisections: int = 0
     # The authors' code decays all of R by 1e-5 per step, slowly erasing older edits; we keep 0 so
     # that an edit, once written, stays exactly as written (the paper's text updates masked columns only).
     weight_decay: float = 0.0
@@ -51,6 +54,8 @@ class MemoirHparams:
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) > 0, "a number > 0")
         for name in ("loss_threshold", "weight_decay", "preservation"):
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) >= 0, "a number >= 0")
+        _require("last_step_bisections", self.last_step_bisections,
+                 is_int(self.last_step_bisections) and self.last_step_bisections >= 0, "a whole number >= 0")
         for name in ("max_steps", "num_background_texts"):
             _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 1, "a whole number >= 1")
         _require("prefix_seeds", self.prefix_seeds, _tuple_of(self.prefix_seeds, lambda seed: isinstance(seed, str) and seed != ""),

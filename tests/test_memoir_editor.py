@@ -110,3 +110,29 @@ def test_normalised_steps_move_R_by_lr_times_the_clip_even_when_the_gradient_is_
         lengths[normalise] = editor.memory.R.norm().item()
     assert 0 < lengths[False] < 50  # plain clipped SGD: lr * |gradient|, far below the clip
     assert abs(lengths[True] - 0.5 * 1000.0) < 0.5
+
+
+def test_bisection_keeps_the_shortest_part_of_the_last_step_that_still_crosses_the_threshold():
+    whole = make_editor(lr=5.0, max_steps=1, loss_threshold=0.0, normalise_steps=True, prefix_mode="none")
+    batch = whole.rows(REQUESTS[2])
+    start = NaiveEditLoss(whole.model, batch, whole._mask_of_plain_row(batch))().item()
+    after_step = whole.edit(REQUESTS[2]).loss
+    full_step = whole.memory.R.detach().clone()
+    threshold = (start + after_step) / 2  # crossed by the whole step, not by a very short one
+    for bisections in (0, 3):
+        editor = make_editor(lr=5.0, max_steps=1, loss_threshold=threshold, normalise_steps=True,
+                             prefix_mode="none", last_step_bisections=bisections)
+        result = editor.edit(REQUESTS[2])
+        fraction = editor.memory.R.norm().item() / full_step.norm().item()
+        torch.testing.assert_close(editor.memory.R.detach(), fraction * full_step, rtol=1e-4, atol=1e-6)
+        assert result.steps == 1 and result.loss < threshold
+        if bisections == 0:
+            assert fraction == pytest.approx(1.0) and result.loss == pytest.approx(after_step)
+        else:  # a multiple of 1/8 short of the whole step, where the loss is above the whole step's
+            assert fraction < 1.0 and (fraction * 8) == pytest.approx(round(fraction * 8), abs=1e-3)
+            assert result.loss > after_step
+
+
+def test_last_step_bisections_must_be_a_whole_number():
+    with pytest.raises(InvalidSettingsError, match="last_step_bisections"):
+        MemoirHparams(last_step_bisections=-1)
