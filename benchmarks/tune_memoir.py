@@ -26,6 +26,7 @@ import memoir
 from editors.edit_data import load_edit_data
 from editors.memoir_editor import MemoirEditor
 from editors.memoir_hparams import MemoirHparams
+from editors.request import EditRequest
 from eval_suites.protocol import run_sequential
 from eval_suites.shipped_background import suite_background_texts
 from eval_suites.neighbours import with_neighbours
@@ -46,6 +47,22 @@ def settings(model: str, config: str | None, overrides: list[str]) -> tuple[memo
     return memoir.MemoirConfig(**sections["memoir"]), MemoirHparams.from_dict(sections["editor"])
 
 
+def train_requests(suite_name: str, num_edits: int) -> list[EditRequest]:
+    """The suite's train file, its first `num_edits` records given neighbour probes from the same file,
+    half of it away (about subjects not edited there): the scored edit set stays unread."""
+    train = load_edit_data(suite_train_path(suite_name)).requests
+    half = len(train) // 2
+    edited = with_neighbours(train[:num_edits], [*train[half:], *train[:half]], get_suite(suite_name).neighbours)
+    return [*edited, *train[num_edits:]]
+
+
+def by_fifth(records: list[dict], scores: list[str]) -> list[list[float]]:
+    """Mean scores of each fifth of the records by edit age, oldest first: how much later edits erode earlier ones."""
+    count = len(records)
+    parts = (records[i * count // 5 : (i + 1) * count // 5] for i in range(5))
+    return [[round(statistics.mean(r[key] for r in part), 3) for key in scores] for part in parts if part]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m")
@@ -56,11 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     config, hparams = settings(args.model, args.config, args.set)
     suite = get_suite(args.data)
-    train = load_edit_data(suite_train_path(args.data)).requests
-    # Neighbour probes from the same train file, half of it away, about subjects not edited here:
-    # the scored edit set stays unread.
-    half, edited = len(train) // 2, train[: args.num_edits]
-    train = [*with_neighbours(edited, [*train[half:], *train[:half]], suite.neighbours), *train[args.num_edits :]]
+    train = train_requests(args.data, args.num_edits)
     # The background mean comes from the suite's train file, as `memoir eval` takes it.
     background = suite_background_texts(args.data)
     unrelated = [r.locality_prompt for r in train[len(train) * 2 // 5 : len(train) * 4 // 5]]
@@ -84,11 +97,7 @@ def main() -> None:
         "settings": vars(args) | {"memoir": config.to_dict(), "hparams": hparams.to_dict()},
         **{key: result.metrics[key] for key in [*scores, "loc", "loc_neighbour", "ppl_neighbour"] if key in result.metrics},
         "fired_on_unrelated": result.metrics["fired_on_unrelated"],
-        f"{'_'.join(scores)}_by_fifth": [
-            [round(statistics.mean(r[key] for r in part), 3) for key in scores]
-            for part in (result.records[i * args.num_edits // 5 : (i + 1) * args.num_edits // 5] for i in range(5))
-            if part
-        ],
+        f"{'_'.join(scores)}_by_fifth": by_fifth(result.records, scores),
         "unedited": {key: result.unedited[key] for key in [*scores, "ppl_neighbour"] if key in result.unedited},
         "own_prompt_fires_own_edit": round(float((fires & (index == torch.arange(args.num_edits))).float().mean()), 3),
         "converged": sum(e.loss < hparams.loss_threshold for e in result.edits) / len(result.edits),

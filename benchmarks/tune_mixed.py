@@ -1,0 +1,62 @@
+"""Score MEMOIR settings on one mixed stream of several suites' *train* files (never the scored edit sets).
+
+    python benchmarks/tune_mixed.py --data zsre,hallucination,temporal --num-edits 500,150,37 [--set last_step_bisections=0]
+
+The suites' edits are interleaved in one seeded order, as `memoir eval --data zsre,hallucination`
+interleaves the edit sets, and after the last edit each suite is scored with its own metrics: its
+scores over all its edits and by fifth of edit age (oldest first), Loc, neighbour Loc, and
+seconds per edit. Settings start from the model's shipped ones and `--set` overrides them, as in
+tune_memoir.py. The mixed-stream figures in configs/smollm2-135m.yaml come from this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import memoir
+from editors.memoir_editor import MemoirEditor
+from eval_suites.protocol import Stream, run_mixed
+from eval_suites.shipped_background import suite_background_texts
+from eval_suites.suites import get_suite
+from tune_memoir import by_fifth, settings, train_requests
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--data", default="zsre,hallucination,temporal", help="suites whose train files are mixed")
+    parser.add_argument("--num-edits", default="500,150,37", help="edits of each suite, in the order of --data")
+    parser.add_argument("--seed", type=int, default=0, help="the order of the mixed stream")
+    parser.add_argument("--batch-size", type=int, default=4, help="records scored at once (4, as make results-mixed)")
+    parser.add_argument("--config", help="a shipped config name or YAML file instead of the model's own")
+    parser.add_argument("--set", nargs="*", default=[], help="settings, e.g. last_step_bisections=0 preservation=1.0")
+    args = parser.parse_args()
+    names, counts = args.data.split(","), [int(count) for count in args.num_edits.split(",")]
+    if len(names) != len(counts):
+        parser.error(f"--num-edits needs one count for each of the {len(names)} suites of --data")
+    config, hparams = settings(args.model, args.config, args.set)
+    streams = [Stream(name, train_requests(name, count)[:count], with_perplexity=get_suite(name).perplexity)
+               for name, count in zip(names, counts)]
+    # One memory, one background: the first suite's, as `memoir eval` takes it for a mixed stream.
+    background = suite_background_texts(names[0])
+
+    def make_editor() -> MemoirEditor:
+        model = memoir.MemoirModel.from_pretrained(args.model, config=config)
+        return MemoirEditor(model, memoir.load_tokenizer(args.model), hparams, background_texts=background)
+
+    results = run_mixed(make_editor, streams, args.seed, args.model, args.batch_size)
+    summary = {"settings": vars(args) | {"memoir": config.to_dict(), "hparams": hparams.to_dict()}}
+    for name, result in results.items():
+        scores = [key for key in ("rel", "gen", "ood", "ppl") if result.records[0].get(key) is not None]
+        summary[name] = {
+            **{key: result.metrics[key] for key in [*scores, "loc", "loc_neighbour"] if key in result.metrics},
+            f"{'_'.join(scores)}_by_fifth": by_fifth(result.records, scores),
+            "converged": sum(e.loss < hparams.loss_threshold for e in result.edits) / len(result.edits),
+            "seconds_per_edit": result.metrics["edit_seconds"] / len(result.edits),
+        }
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
