@@ -277,7 +277,7 @@ class MemoirEditor(Editor):
                 if before is not None and loss.item() < hp.loss_threshold and hp.last_step_bisections:
                     return steps, self._shorten_last_step(loss_fn, before, loss.item())
                 return steps, loss.item()
-            before = R.detach().clone()
+            before = R.detach().clone() if hp.last_step_bisections else None  # R before this step, to shorten it
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if preconditioner is not None:
