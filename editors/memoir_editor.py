@@ -265,7 +265,8 @@ class MemoirEditor(Editor):
             self._protect(self._stored_keys(entry, mask))
 
     def _train(self, loss_fn, preconditioner: Optional[Preconditioner] = None) -> tuple[int, float]:
-        """SGD on R until the loss falls below the threshold or max_steps are spent."""
+        """SGD on R until the loss falls below the threshold or max_steps are spent; the step that
+        takes it below is cut back to what the threshold needs when `last_step_bisections` asks."""
         hp = self.hparams
         R = self.memory.R
         R.requires_grad_(True)
