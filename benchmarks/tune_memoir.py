@@ -47,6 +47,12 @@ def settings(model: str, config: str | None, overrides: list[str]) -> tuple[memo
     return memoir.MemoirConfig(**sections["memoir"]), MemoirHparams.from_dict(sections["editor"])
 
 
+def fresh_editor(model: str, config: memoir.MemoirConfig, hparams: MemoirHparams, background: list[str]) -> MemoirEditor:
+    """An editor on an unedited `model` with these settings, its memory centred by `background`."""
+    return MemoirEditor(memoir.MemoirModel.from_pretrained(model, config=config), memoir.load_tokenizer(model), hparams,
+                        background_texts=background)
+
+
 def train_requests(suite_name: str, num_edits: int) -> list[EditRequest]:
     """The suite's train file, its first `num_edits` records given neighbour probes from the same file,
     half of it away (about subjects not edited there): the scored edit set stays unread."""
@@ -80,8 +86,7 @@ def main() -> None:
     editors: list[MemoirEditor] = []
 
     def make_editor() -> MemoirEditor:
-        model = memoir.MemoirModel.from_pretrained(args.model, config=config)
-        editors.append(MemoirEditor(model, memoir.load_tokenizer(args.model), hparams, background_texts=background))
+        editors.append(fresh_editor(args.model, config, hparams, background))
         return editors[-1]
 
     result = run_sequential(make_editor, train, args.num_edits, model_name=args.model, with_perplexity=suite.perplexity)

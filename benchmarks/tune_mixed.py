@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 
-import memoir
-from editors.memoir_editor import MemoirEditor
 from eval_suites.protocol import Stream, run_mixed
 from eval_suites.shipped_background import suite_background_texts
 from eval_suites.suites import get_suite
-from tune_memoir import by_fifth, settings, train_requests
+from tune_memoir import by_fifth, fresh_editor, settings, train_requests
 
 
 def main() -> None:
@@ -40,12 +38,7 @@ def main() -> None:
                for name, count in zip(names, counts)]
     # One memory, one background: the first suite's, as `memoir eval` takes it for a mixed stream.
     background = suite_background_texts(names[0])
-
-    def make_editor() -> MemoirEditor:
-        model = memoir.MemoirModel.from_pretrained(args.model, config=config)
-        return MemoirEditor(model, memoir.load_tokenizer(args.model), hparams, background_texts=background)
-
-    results = run_mixed(make_editor, streams, args.seed, args.model, args.batch_size)
+    results = run_mixed(lambda: fresh_editor(args.model, config, hparams, background), streams, args.seed, args.model, args.batch_size)
     summary = {"settings": vars(args) | {"memoir": config.to_dict(), "hparams": hparams.to_dict()}}
     for name, result in results.items():
         scores = [key for key in ("rel", "gen", "ood", "ppl") if result.records[0].get(key) is not None]

@@ -274,10 +274,11 @@ class MemoirEditor(Editor):
         steps, before = 0, None
         while True:
             loss = loss_fn()
-            if loss.item() < hp.loss_threshold or steps == hp.max_steps:
-                if before is not None and loss.item() < hp.loss_threshold and hp.last_step_bisections:
-                    return steps, self._shorten_last_step(loss_fn, before, loss.item())
-                return steps, loss.item()
+            value = loss.item()
+            if value < hp.loss_threshold and before is not None:
+                return steps, self._shorten_last_step(loss_fn, before, value)
+            if value < hp.loss_threshold or steps == hp.max_steps:
+                return steps, value
             before = R.detach().clone() if hp.last_step_bisections else None  # R before this step, to shorten it
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
