@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import json
 import statistics
+from typing import Callable
 
 import torch
 
@@ -53,6 +54,26 @@ def fresh_editor(model: str, config: memoir.MemoirConfig, hparams: MemoirHparams
                         background_texts=background)
 
 
+def kept_editors(model: str, config: memoir.MemoirConfig, hparams: MemoirHparams, background: list[str]
+                 ) -> tuple[Callable[[], MemoirEditor], list[MemoirEditor]]:
+    """A factory of `fresh_editor`s for a protocol run, and the list it keeps them in, so that the
+    memory can be inspected after the run."""
+    editors: list[MemoirEditor] = []
+
+    def make_editor() -> MemoirEditor:
+        editors.append(fresh_editor(model, config, hparams, background))
+        return editors[-1]
+
+    return make_editor, editors
+
+
+def own_edit_rate(editor: MemoirEditor, prompts: list[str]) -> float:
+    """How often the i-th edited prompt fires the i-th stored edit: an edit lost with this at 1.0
+    was overwritten in shared columns, not misrouted."""
+    fires, index, _ = route(editor, prompts)
+    return round(float((fires & (index == torch.arange(len(prompts)))).float().mean()), 3)
+
+
 def train_requests(suite_name: str, num_edits: int) -> list[EditRequest]:
     """The suite's train file, its first `num_edits` records given neighbour probes from the same file,
     half of it away (about subjects not edited there): the scored edit set stays unread."""
@@ -83,18 +104,10 @@ def main() -> None:
     # The background mean comes from the suite's train file, as `memoir eval` takes it.
     background = suite_background_texts(args.data)
     unrelated = [r.locality_prompt for r in train[len(train) * 2 // 5 : len(train) * 4 // 5]]
-    editors: list[MemoirEditor] = []
-
-    def make_editor() -> MemoirEditor:
-        editors.append(fresh_editor(args.model, config, hparams, background))
-        return editors[-1]
-
+    make_editor, editors = kept_editors(args.model, config, hparams, background)
     result = run_sequential(make_editor, train, args.num_edits, model_name=args.model, with_perplexity=suite.perplexity)
     scores = [key for key in ("rel", "gen", "ood", "ppl") if result.records[0].get(key) is not None]
     editor = editors[0]
-    # Where each edited prompt routes after the last edit: an edit lost to routing (its prompt fires
-    # another edit, or none) is told apart from one whose columns later edits overwrote.
-    fires, index, _ = route(editor, [r.prompt for r in train[: args.num_edits]])
     unrelated_overlap = route(editor, unrelated)[2]
     paraphrase_overlap = route(editor, [r.rephrase or r.ood_rephrase or r.prompt for r in train[: args.num_edits]])[2]
     quantiles = torch.tensor([0.5, 0.9, 0.99, 1.0])
@@ -104,7 +117,7 @@ def main() -> None:
         "fired_on_unrelated": result.metrics["fired_on_unrelated"],
         f"{'_'.join(scores)}_by_fifth": by_fifth(result.records, scores),
         "unedited": {key: result.unedited[key] for key in [*scores, "ppl_neighbour"] if key in result.unedited},
-        "own_prompt_fires_own_edit": round(float((fires & (index == torch.arange(args.num_edits))).float().mean()), 3),
+        "own_prompt_fires_own_edit": own_edit_rate(editor, [r.prompt for r in train[: args.num_edits]]),
         "converged": sum(e.loss < hparams.loss_threshold for e in result.edits) / len(result.edits),
         "mean_steps": statistics.mean(e.steps for e in result.edits),
         "seconds_per_edit": result.metrics["edit_seconds"] / len(result.edits),

@@ -5,8 +5,9 @@
 The suites' edits are interleaved in one seeded order, as `memoir eval --data zsre,hallucination`
 interleaves the edit sets, and after the last edit each suite is scored with its own metrics: its
 scores over all its edits and by fifth of edit age (oldest first), Loc, neighbour Loc, and
-seconds per edit. Settings start from the model's shipped ones and `--set` overrides them, as in
-tune_memoir.py. The mixed-stream figures in configs/smollm2-135m.yaml come from this script.
+seconds per edit; and how often an edited prompt still fires its own edit after the last one.
+Settings start from the model's shipped ones and `--set` overrides them, as in tune_memoir.py.
+The mixed-stream figures in configs/smollm2-135m.yaml come from this script.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 from eval_suites.protocol import Stream, run_mixed
 from eval_suites.shipped_background import suite_background_texts
 from eval_suites.suites import get_suite
-from tune_memoir import by_fifth, fresh_editor, settings, train_requests
+from tune_memoir import by_fifth, kept_editors, own_edit_rate, settings, train_requests
 
 
 def main() -> None:
@@ -38,8 +39,12 @@ def main() -> None:
                for name, count in zip(names, counts)]
     # One memory, one background: the first suite's, as `memoir eval` takes it for a mixed stream.
     background = suite_background_texts(names[0])
-    results = run_mixed(lambda: fresh_editor(args.model, config, hparams, background), streams, args.seed, args.model, args.batch_size)
-    summary = {"settings": vars(args) | {"memoir": config.to_dict(), "hparams": hparams.to_dict()}}
+    make_editor, editors = kept_editors(args.model, config, hparams, background)
+    results = run_mixed(make_editor, streams, args.seed, args.model, args.batch_size)
+    summary = {
+        "settings": vars(args) | {"memoir": config.to_dict(), "hparams": hparams.to_dict()},
+        "own_prompt_fires_own_edit": own_edit_rate(editors[0], [entry.prompt for entry in editors[0].ledger.entries]),
+    }
     for name, result in results.items():
         scores = [key for key in ("rel", "gen", "ood", "ppl") if result.records[0].get(key) is not None]
         summary[name] = {
