@@ -6,7 +6,11 @@ inputs k. The memory keeps C = sum of k kᵀ over earlier edits' inputs, each k 
 norm, and the new edit's gradient in its columns is multiplied by (I + λ·C_SS)⁻¹: a direction
 that earlier edits use n times is damped about n·λ-fold, an unused one not at all. This is
 AlphaEdit's null-space projection made soft (new edits can still be written) and restricted to
-the mask (the only columns an edit changes).
+the mask (the only columns an edit changes). Since each step is a gradient, which lies in the span
+of the edit's own inputs K, times (I + λ·C_SS)⁻¹, the update written is already the one of least
+(I + λ·C)-norm among all that give K the same outputs: projecting it after the edit would change
+nothing, and what remains to choose is λ, the weights of the keys in C, and how far the edit moves
+its own outputs.
 """
 
 from __future__ import annotations

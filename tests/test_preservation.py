@@ -92,3 +92,35 @@ def test_a_forgotten_or_replaced_edit_is_no_longer_protected():
     editor.edit(REQUESTS[1].prompt, "w70")  # re-editing replaces the stored edit of that prompt
     assert torch.trace(editor.memory.key_covariance).item() == pytest.approx(
         int(editor.rows((REQUESTS[1].prompt, "w70")).attention_mask[0].sum()), rel=1e-4)
+
+
+def second_edit_update(preservation: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(R's change in the second edit's mask columns, that edit's inputs there, (I + C)^-1 of the first edit's inputs)."""
+    editor = make_editor(preservation=preservation, prefix_mode="none", loss_threshold=0.0)
+    editor.edit(REQUESTS[0])
+    first = editor.rows(REQUESTS[0])
+    pooled, activations = editor._plain_row_inputs(first)
+    covariance = torch.zeros(editor.memory.R.shape[1], editor.memory.R.shape[1])
+    add_keys(covariance, editor._keys(activations, first.attention_mask[:1], editor.memory.mask_of(pooled)))
+    before = editor.memory.R.detach().clone()
+    editor.edit(REQUESTS[1])
+    second = editor.rows(REQUESTS[1])
+    pooled, activations = editor._plain_row_inputs(second)
+    mask = editor.memory.mask_of(pooled)
+    columns = mask.reshape(-1).nonzero().squeeze(-1)
+    change = (editor.memory.R.detach() - before).double()
+    assert torch.equal(change[:, mask.reshape(-1) == 0], torch.zeros_like(change[:, mask.reshape(-1) == 0]))
+    keys = editor._keys(activations, second.attention_mask[:1], mask)[:, columns].double().T
+    inverse = torch.linalg.inv(torch.eye(len(columns)) + covariance[columns][:, columns]).double()
+    return change[:, columns], keys, inverse
+
+
+@pytest.mark.parametrize("preservation, least", [(1.0, True), (0.0, False)])
+def test_a_preserving_edit_already_writes_the_least_change_for_its_outputs(preservation, least):
+    """Every step is a gradient times (I + C)^-1, and the gradient lies in the span of the edit's own
+    inputs K, so the update is the one of least (I + C)-norm among all that give K the same outputs:
+    an AlphaEdit-style projection after the edit would change nothing. Without preservation it is not."""
+    change, keys, inverse = second_edit_update(preservation)
+    projected = change @ keys @ torch.linalg.pinv(keys.T @ inverse @ keys) @ keys.T @ inverse
+    assert keys.shape[1] < keys.shape[0] and change.norm() > 0  # fewer inputs than columns: the least change is not forced
+    assert torch.allclose(projected, change, atol=1e-4 * float(change.norm())) == least
