@@ -1,6 +1,6 @@
 """Score MEMOIR hyperparameters on a suite's *train* file (never the scored edit set).
 
-    python benchmarks/tune_memoir.py --num-edits 500 [--data zsre|temporal|hallucination] [--config FILE] [--set lr=5.0 tau=0.5 preservation=1.0]
+    python benchmarks/tune_memoir.py --num-edits 500 [--data zsre|temporal|hallucination] [--config FILE] [--background SUITE] [--set lr=5.0 preservation=1.0]
 
 Starts from the model's shipped settings (configs/, or `--config`); `--set` overrides any adapter
 (`memoir:`) or editor (`editor:`) setting by name, each value read as YAML, `none` as None.
@@ -97,12 +97,13 @@ def main() -> None:
     parser.add_argument("--data", default="zsre", help="the suite whose train file is edited")
     parser.add_argument("--config", help="a shipped config name or YAML file instead of the model's own")
     parser.add_argument("--set", nargs="*", default=[], help="settings, e.g. lr=5.0 tau=0.5 pooling=mean min_similarity=none")
+    parser.add_argument("--background", help="the suite whose unrelated texts centre the memory (default: --data's, as "
+                        "`memoir eval` takes it; zsre's is what a mixed stream starting with ZsRE gives every input)")
     args = parser.parse_args()
     config, hparams = settings(args.model, args.config, args.set)
     suite = get_suite(args.data)
     train = train_requests(args.data, args.num_edits)
-    # The background mean comes from the suite's train file, as `memoir eval` takes it.
-    background = suite_background_texts(args.data)
+    background = suite_background_texts(args.background or args.data)
     unrelated = [r.locality_prompt for r in train[len(train) * 2 // 5 : len(train) * 4 // 5]]
     make_editor, editors = kept_editors(args.model, config, hparams, background)
     result = run_sequential(make_editor, train, args.num_edits, model_name=args.model, with_perplexity=suite.perplexity)
