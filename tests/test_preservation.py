@@ -98,21 +98,17 @@ def second_edit_update(preservation: float) -> tuple[torch.Tensor, torch.Tensor,
     """(R's change in the second edit's mask columns, that edit's inputs there, (I + C)^-1 of the first edit's inputs)."""
     editor = make_editor(preservation=preservation, prefix_mode="none", loss_threshold=0.0)
     editor.edit(REQUESTS[0])
-    first = editor.rows(REQUESTS[0])
-    pooled, activations = editor._plain_row_inputs(first)
-    covariance = torch.zeros(editor.memory.R.shape[1], editor.memory.R.shape[1])
-    add_keys(covariance, editor._keys(activations, first.attention_mask[:1], editor.memory.mask_of(pooled)))
     before = editor.memory.R.detach().clone()
     editor.edit(REQUESTS[1])
-    second = editor.rows(REQUESTS[1])
-    pooled, activations = editor._plain_row_inputs(second)
-    mask = editor.memory.mask_of(pooled)
-    columns = mask.reshape(-1).nonzero().squeeze(-1)
+    (first, second), masks = editor.ledger.entries, editor.memory.index.masks
+    covariance = torch.zeros(before.shape[1], before.shape[1])
+    add_keys(covariance, editor._stored_keys(first, masks[0]))
+    preconditioner = Preconditioner.for_mask(covariance, masks[1], strength=1.0)
     change = (editor.memory.R.detach() - before).double()
-    assert torch.equal(change[:, mask.reshape(-1) == 0], torch.zeros_like(change[:, mask.reshape(-1) == 0]))
-    keys = editor._keys(activations, second.attention_mask[:1], mask)[:, columns].double().T
-    inverse = torch.linalg.inv(torch.eye(len(columns)) + covariance[columns][:, columns]).double()
-    return change[:, columns], keys, inverse
+    outside = masks[1].reshape(-1) == 0
+    assert torch.equal(change[:, outside], torch.zeros_like(change[:, outside]))
+    keys = editor._stored_keys(second, masks[1])[:, preconditioner.columns].double().T
+    return change[:, preconditioner.columns], keys, preconditioner.inverse.double()
 
 
 @pytest.mark.parametrize("preservation, least", [(1.0, True), (0.0, False)])
