@@ -22,6 +22,7 @@ from transformers import PreTrainedTokenizerBase
 import memoir
 from editors.background import background_mean, shipped_background_texts, shipped_idf_texts, token_idf
 from editors.base import EditResult, Editor, positions
+from editors.consolidation import stored_edit_losses
 from editors.context_prefixes import generate_prefixes
 from editors.edit_loss import CachedEditLoss, NaiveEditLoss
 from editors.errors import LedgerError
@@ -156,25 +157,54 @@ class MemoirEditor(Editor):
         # so the log names it; `forget` the earlier one if the new edit replaces it.
         earlier = self.memory.route_centred(mask, self.memory.centred(pooled))
         answered_by = self.ledger.entries[int(earlier.index[0])].id if bool(earlier.active[0]) else None
-        loss_fn = (CachedEditLoss if self.hparams.fast_path else NaiveEditLoss)(self.model, batch, mask)
-        steps, loss = self._train(loss_fn, self._preconditioner(mask))
+        steps, loss = self._write(batch, mask)
         self.memory.store(pooled)
         if self.hparams.preservation:
             self._protect(self._keys(activations, batch.attention_mask[:1], mask))
         seconds = round(time.perf_counter() - started, 4)
         entry = LedgerEntry(self.ledger.free_id(request.id), request.prompt, request.target, LedgerEntry.now(), steps, loss, seconds)
         self.ledger.append(entry)
-        result = EditResult(
-            id=entry.id,
-            steps=steps,
-            loss=loss,
-            seconds=seconds,
-            extra={"best_overlap_with_earlier": round(float(earlier.overlap[0]), 4), "replaced": replaced, "answered_by": answered_by},
-        )
+        extra = {"best_overlap_with_earlier": round(float(earlier.overlap[0]), 4), "replaced": replaced, "answered_by": answered_by}
+        every = self.hparams.consolidate_every
+        if every:
+            extra["consolidated"] = self.consolidate() if self.ledger.written % every == 0 else []
+        result = EditResult(id=entry.id, steps=steps, loss=loss, seconds=round(time.perf_counter() - started, 4), extra=extra)
         logger.info("edit %s: %d steps, loss %.4f, %.2fs, overlap %.3f%s%s", result.id, steps, loss, seconds,
-                    result.extra["best_overlap_with_earlier"], f", replaces {replaced}" if replaced else "",
+                    extra["best_overlap_with_earlier"], f", replaces {replaced}" if replaced else "",
                     f", its prompt fired edit {answered_by} before" if answered_by else "")
         return result
+
+    def consolidate(self) -> list[str]:
+        """Write again each stored edit whose loss has risen above `consolidate_above`; their ids, oldest first.
+
+        Each is trained as a new edit is, under its own stored mask, from R as it is now; its
+        ledger row keeps the figures of its first writing.
+        """
+        entries = self.ledger.entries
+        if not entries:
+            return []
+        pairs = [(entry.prompt, entry.target) for entry in entries]
+        losses = stored_edit_losses(self.model, self.tokenizer, pairs, self.memory.index.masks)
+        drifted = (losses > self.hparams.consolidate_above).nonzero().flatten().tolist()
+        for row in drifted:
+            self._rewrite(entries[row], self.memory.index.masks[row : row + 1])
+        if drifted:
+            logger.info("consolidation: %d of %d stored edits written again", len(drifted), len(entries))
+        return [entries[row].id for row in drifted]
+
+    def _rewrite(self, entry: LedgerEntry, mask: torch.Tensor) -> None:
+        """Write a stored edit again; its own inputs leave the covariance meanwhile (it should not avoid itself)."""
+        keys = self._stored_keys(entry, mask) if self.memory.key_covariance.numel() else None
+        if keys is not None:
+            self._protect(keys, weight=-1.0)
+        self._write(self.rows((entry.prompt, entry.target)), mask)
+        if keys is not None:
+            self._protect(keys)
+
+    def _write(self, batch: TeacherForcedBatch, mask: torch.Tensor) -> tuple[int, float]:
+        """Train R on `batch`'s rows under `mask`, avoiding what the stored edits read; (steps, final loss)."""
+        loss_fn = (CachedEditLoss if self.hparams.fast_path else NaiveEditLoss)(self.model, batch, mask)
+        return self._train(loss_fn, self._preconditioner(mask))
 
     def forget(self, edit_id: str) -> Forgotten:
         """Take back the stored edit `edit_id`; R stays as it is.

@@ -39,6 +39,10 @@ class MemoirHparams:
     # λ of editors.preservation: damp a new edit's update along the inputs earlier edits are read
     # on; 0 writes each edit as the paper does, ignoring the edits it overwrites in shared columns.
     preservation: float = 0.0
+    # editors.consolidation: after every `consolidate_every`-th edit, write again each stored edit
+    # whose own prompt's loss has risen above `consolidate_above`; 0 never does (the paper's editor).
+    consolidate_every: int = 0
+    consolidate_above: float = 0.1
     prefix_seeds: tuple[str, ...] = DEFAULT_PREFIX_SEEDS
     prefix_lengths: tuple[int, ...] = (5, 10)
     prefix_mode: str = "greedy"  # "greedy" (the authors'), "sampled" (seeded sampling), or "none"
@@ -52,10 +56,10 @@ class MemoirHparams:
         """Refuse values an edit cannot run with, before any model is loaded."""
         for name in ("lr", "grad_clip"):
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) > 0, "a number > 0")
-        for name in ("loss_threshold", "weight_decay", "preservation"):
+        for name in ("loss_threshold", "weight_decay", "preservation", "consolidate_above"):
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) >= 0, "a number >= 0")
-        _require("last_step_bisections", self.last_step_bisections,
-                 is_int(self.last_step_bisections) and self.last_step_bisections >= 0, "a whole number >= 0")
+        for name in ("last_step_bisections", "consolidate_every"):
+            _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 0, "a whole number >= 0")
         for name in ("max_steps", "num_background_texts"):
             _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 1, "a whole number >= 1")
         _require("prefix_seeds", self.prefix_seeds, _tuple_of(self.prefix_seeds, lambda seed: isinstance(seed, str) and seed != ""),

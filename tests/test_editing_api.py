@@ -50,8 +50,8 @@ def test_the_paper_config_turns_off_every_mechanism_beyond_the_paper_and_is_chos
     plain_config, plain_hparams = memoir.MemoirConfig(), MemoirHparams()
     for key in ("pooling", "min_similarity", "min_margin", "center_residual"):
         assert getattr(config, key) == getattr(plain_config, key)
-    for key in ("preservation", "normalise_steps", "last_step_bisections", "weight_decay", "prefix_mode", "grad_clip",
-                "loss_threshold", "max_steps"):
+    for key in ("preservation", "normalise_steps", "last_step_bisections", "consolidate_every", "weight_decay",
+                "prefix_mode", "grad_clip", "loss_threshold", "max_steps"):
         assert getattr(hparams, key) == getattr(plain_hparams, key)
     assert (config.target_layer, config.top_k) == (shipped["memoir"]["target_layer"], shipped["memoir"]["top_k"])
     assert resolve_defaults("smollm2-135m", "smollm2-135m-paper") is paper

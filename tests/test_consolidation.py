@@ -1,0 +1,77 @@
+"""Consolidation: stored edits that later edits wore down are measured and written again."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from editors.consolidation import stored_edit_losses
+from editors.edit_loss import NaiveEditLoss
+from editors.errors import InvalidSettingsError
+from editors.memoir_hparams import MemoirHparams
+from editors.teacher_forcing import teacher_forced_batch
+from test_memoir_editor import REQUESTS, make_editor
+
+
+def losses_now(editor) -> torch.Tensor:
+    pairs = [(entry.prompt, entry.target) for entry in editor.ledger.entries]
+    return stored_edit_losses(editor.model, editor.tokenizer, pairs, editor.memory.index.masks, batch_size=2)
+
+
+def test_stored_losses_are_each_edits_own_loss_under_its_mask_whatever_the_batching():
+    editor = make_editor(prefix_mode="none")
+    for request in REQUESTS:
+        editor.edit(request)
+    one_by_one = []
+    for request, mask in zip(REQUESTS, editor.memory.index.masks):
+        batch = teacher_forced_batch(editor.tokenizer, [(request.prompt, request.target)], padding_side="right")
+        one_by_one.append(NaiveEditLoss(editor.model, batch, mask[None])().item())
+    torch.testing.assert_close(losses_now(editor), torch.tensor(one_by_one), rtol=1e-4, atol=1e-5)
+
+
+def test_consolidate_writes_again_exactly_the_edits_above_the_limit_and_lowers_their_loss():
+    # Without preservation the later edits move the first ones' outputs (test_preservation.py).
+    editor = make_editor(prefix_mode="none", lr=1000.0, grad_clip=1000.0, max_steps=20)
+    for request in REQUESTS:
+        editor.edit(request)
+    before = losses_now(editor)
+    editor.hparams.consolidate_above = float(before.median())
+    drifted = [entry.id for entry, loss in zip(editor.ledger.entries, before) if loss > editor.hparams.consolidate_above]
+    assert drifted and len(drifted) < len(REQUESTS)
+    assert editor.consolidate() == drifted
+    after = losses_now(editor)
+    for row, entry in enumerate(editor.ledger.entries):
+        if entry.id in drifted:
+            assert after[row] < before[row] - 0.05
+
+
+def test_nothing_above_the_limit_leaves_R_untouched():
+    editor = make_editor(prefix_mode="none", preservation=1.0)
+    for request in REQUESTS:
+        editor.edit(request)
+    R, covariance = editor.memory.R.detach().clone(), editor.memory.key_covariance.clone()
+    editor.hparams.consolidate_above = float(losses_now(editor).max()) + 1.0
+    assert editor.consolidate() == []
+    assert torch.equal(editor.memory.R, R) and torch.equal(editor.memory.key_covariance, covariance)
+
+
+def test_a_rewritten_edit_leaves_the_covariance_as_it_was():
+    editor = make_editor(prefix_mode="none", preservation=1.0, consolidate_above=0.0)
+    for request in REQUESTS:
+        editor.edit(request)
+    covariance = editor.memory.key_covariance.clone()
+    assert editor.consolidate() == [request.id for request in REQUESTS]
+    torch.testing.assert_close(editor.memory.key_covariance, covariance, rtol=1e-5, atol=1e-5)
+
+
+def test_every_nth_edit_consolidates_and_its_result_names_what_was_written_again():
+    editor = make_editor(prefix_mode="none", consolidate_every=2, consolidate_above=0.0)
+    results = [editor.edit(request) for request in REQUESTS]
+    assert [result.extra["consolidated"] for result in results] == [[], ["0", "1"], []]
+    assert "consolidated" not in make_editor(prefix_mode="none").edit(REQUESTS[0]).extra
+
+
+@pytest.mark.parametrize("settings", [{"consolidate_every": -1}, {"consolidate_every": 1.5}, {"consolidate_above": -0.1}])
+def test_bad_consolidation_settings_are_refused(settings):
+    with pytest.raises(InvalidSettingsError, match=next(iter(settings))):
+        MemoirHparams(**settings)
