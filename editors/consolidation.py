@@ -27,7 +27,7 @@ def stored_edit_losses(
     masks: torch.Tensor,
     batch_size: int = 16,
 ) -> torch.Tensor:
-    """(N,) loss of each stored edit's target after its prompt, under its own (N, D) mask, as its edit measured it."""
+    """(N,) loss of each stored edit's target after its plain prompt (no context prefix), under its own (N, D) mask."""
     losses = []
     for start in range(0, len(pairs), batch_size):
         batch = teacher_forced_batch(tokenizer, pairs[start : start + batch_size], padding_side="right")

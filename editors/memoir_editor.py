@@ -181,8 +181,6 @@ class MemoirEditor(Editor):
         ledger row keeps the figures of its first writing.
         """
         entries = self.ledger.entries
-        if not entries:
-            return []
         pairs = [(entry.prompt, entry.target) for entry in entries]
         losses = stored_edit_losses(self.model, self.tokenizer, pairs, self.memory.index.masks)
         drifted = (losses > self.hparams.consolidate_above).nonzero().flatten().tolist()
