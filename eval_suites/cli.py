@@ -283,7 +283,7 @@ def eval_mixed(args: argparse.Namespace, names: list[str]) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     run_dirs = [folder for run_dir in args.run_dirs for folder in run_folders(run_dir)]
-    png = plot_runs(run_dirs, args.out)
+    png = plot_runs(run_dirs, args.out or Path(args.run_dirs[0]) / "report.png")
     print(markdown_table(run_dirs))
     for run_dir in run_dirs if args.by_age else []:
         print(f"{run_dir}, scores by edit age:\n{age_table(run_dir, args.by_age)}")
@@ -364,7 +364,7 @@ def parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=cmd_eval)
     report = commands.add_parser("report", parents=shared, help="plot Rel/Gen/Loc against T from run folders and print a table")
     report.add_argument("run_dirs", nargs="+", help="run folders, or the --out folder of an eval over several T")
-    report.add_argument("--out", default="report.png")
+    report.add_argument("--out", default=None, help="the figure's path (default: report.png in the first folder named)")
     report.add_argument("--by-age", type=count_of("--by-age"), default=None, metavar="BLOCKS",
                         help="also print each run's scores in BLOCKS slices of edit order (oldest edits first)")
     report.add_argument("--by-repeat", action="store_true",

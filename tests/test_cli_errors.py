@@ -227,6 +227,13 @@ def test_report_on_an_eval_out_folder_uses_its_t_folders(ws, tmp_path, capsys):
     assert "memoir eval: 2 records" in log and "INFO editors.memoir_editor: edit 0:" in log
 
 
+def test_report_without_out_puts_its_figure_in_the_first_folder_named(ws, monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(ws / "done-eval")]) == 0
+    assert (ws / "done-eval" / "report.png").is_file() and not (tmp_path / "report.png").exists()
+    assert capsys.readouterr().out.endswith(f"figure: {ws / 'done-eval' / 'report.png'}\n")
+
+
 def test_the_eval_progress_bar_counts_editing_time_only(monkeypatch):
     clock = [0.0]
     monkeypatch.setattr("tqdm.std.time", lambda: clock[0])  # a fake clock: no real time is measured
