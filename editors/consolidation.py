@@ -27,12 +27,20 @@ def stored_edit_losses(
     masks: torch.Tensor,
     batch_size: int = 16,
 ) -> torch.Tensor:
-    """(N,) loss of each stored edit's target after its plain prompt (no context prefix), under its own (N, D) mask."""
-    losses = []
-    for start in range(0, len(pairs), batch_size):
-        batch = teacher_forced_batch(tokenizer, pairs[start : start + batch_size], padding_side="right")
-        batch = batch.to(peft_model.device)
-        with peft_model.base_model.forcing_masks(masks[start : start + batch_size]):
-            logits = peft_model(**batch.model_inputs(), use_cache=False).logits
-        losses.append(per_row_nll(logits[batch.target_rows, batch.target_positions], batch))
-    return torch.cat(losses) if losses else torch.zeros(0)
+    """(N,) loss of each stored edit's target after its plain prompt (no context prefix), under its own (N, D) mask.
+
+    Rows are batched by length, so that a short question is not padded to a passage's length in a
+    mixed ledger, and the LM head runs only over the columns that predict target tokens.
+    """
+    order = sorted(range(len(pairs)), key=lambda row: len(pairs[row][0]) + len(pairs[row][1]))
+    losses = torch.zeros(len(pairs))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        batch = teacher_forced_batch(tokenizer, [pairs[row] for row in rows], padding_side="right").to(peft_model.device)
+        positions = batch.target_positions
+        first = int(positions.min())
+        with peft_model.base_model.forcing_masks(masks[rows]):
+            keep = torch.arange(first, int(positions.max()) + 1, device=positions.device)
+            logits = peft_model(**batch.model_inputs(), use_cache=False, logits_to_keep=keep).logits
+        losses[rows] = per_row_nll(logits[batch.target_rows, positions - first], batch).cpu()
+    return losses
