@@ -42,7 +42,7 @@ class MemoirHparams:
     # editors.consolidation: after every `consolidate_every`-th edit, write again each stored edit
     # whose own prompt's loss has risen above `consolidate_above`; 0 never does (the paper's editor).
     consolidate_every: int = 0
-    consolidate_above: float = 0.1
+    consolidate_above: float = 0.2  # the limit measured on the mixed train stream (configs/smollm2-135m.yaml)
     prefix_seeds: tuple[str, ...] = DEFAULT_PREFIX_SEEDS
     prefix_lengths: tuple[int, ...] = (5, 10)
     prefix_mode: str = "greedy"  # "greedy" (the authors'), "sampled" (seeded sampling), or "none"
