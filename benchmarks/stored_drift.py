@@ -14,6 +14,7 @@ import time
 
 from editors.consolidation import stored_edit_losses
 from editors.memoir_editor import MemoirEditor
+from tune_memoir import by_fifth
 
 
 def main() -> None:
@@ -27,12 +28,9 @@ def main() -> None:
     losses = stored_edit_losses(editor.model, editor.tokenizer, [(e.prompt, e.target) for e in entries], editor.memory.index.masks)
     print(f"{len(entries)} stored edits measured in {time.perf_counter() - started:.1f} s; "
           f"{int((losses > args.above).sum())} above {args.above}")
-    count = len(entries)
-    for fifth in range(5):
-        part = losses[fifth * count // 5 : (fifth + 1) * count // 5]
-        if len(part):
-            print(f"fifth {fifth + 1} (oldest first): mean loss {float(part.mean()):.3f}, "
-                  f"above {args.above}: {float((part > args.above).float().mean()):.3f}")
+    rows = [{"loss": float(loss), "above": float(loss > args.above)} for loss in losses]
+    for fifth, (loss, above) in enumerate(by_fifth(rows, ["loss", "above"]), start=1):
+        print(f"fifth {fifth} (oldest first): mean loss {loss:.3f}, above {args.above}: {above:.3f}")
 
 
 if __name__ == "__main__":

@@ -39,8 +39,8 @@ def stored_edit_losses(
         batch = teacher_forced_batch(tokenizer, [pairs[row] for row in rows], padding_side="right").to(peft_model.device)
         positions = batch.target_positions
         first = int(positions.min())
+        keep = torch.arange(first, int(positions.max()) + 1, device=positions.device)
         with peft_model.base_model.forcing_masks(masks[rows]):
-            keep = torch.arange(first, int(positions.max()) + 1, device=positions.device)
             logits = peft_model(**batch.model_inputs(), use_cache=False, logits_to_keep=keep).logits
         losses[rows] = per_row_nll(logits[batch.target_rows, positions - first], batch).cpu()
     return losses
