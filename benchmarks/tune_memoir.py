@@ -106,7 +106,8 @@ def main() -> None:
     background = suite_background_texts(args.background or args.data)
     unrelated = [r.locality_prompt for r in train[len(train) * 2 // 5 : len(train) * 4 // 5]]
     make_editor, editors = kept_editors(args.model, config, hparams, background)
-    result = run_sequential(make_editor, train, args.num_edits, model_name=args.model, with_perplexity=suite.perplexity)
+    result = run_sequential(make_editor, train, args.num_edits, model_name=args.model, with_perplexity=suite.perplexity,
+                            cache_unedited=True)
     scores = [key for key in ("rel", "gen", "ood", "ppl") if result.records[0].get(key) is not None]
     editor = editors[0]
     unrelated_overlap = route(editor, unrelated)[2]

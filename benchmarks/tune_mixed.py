@@ -40,7 +40,7 @@ def main() -> None:
     # One memory, one background: the first suite's, as `memoir eval` takes it for a mixed stream.
     background = suite_background_texts(names[0])
     make_editor, editors = kept_editors(args.model, config, hparams, background)
-    results = run_mixed(make_editor, streams, args.seed, args.model, args.batch_size)
+    results = run_mixed(make_editor, streams, args.seed, args.model, args.batch_size, cache_unedited=True)
     summary = {
         "settings": vars(args) | {"memoir": config.to_dict(), "hparams": hparams.to_dict()},
         "own_prompt_fires_own_edit": own_edit_rate(editors[0], [entry.prompt for entry in editors[0].ledger.entries]),

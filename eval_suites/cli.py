@@ -236,6 +236,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 score=progress.scored(sharded_scoring(accelerator)),
                 on_edit=progress.edited,
                 on_checkpoint=save,
+                cache_unedited=True,
                 **scores_of(args.data, args),
             )
         finally:
@@ -271,7 +272,7 @@ def eval_mixed(args: argparse.Namespace, names: list[str]) -> int:
         logger.info("memoir eval: a mixed stream of %s, seed %d", ", ".join(f"{len(s.requests)} {s.name}" for s in streams), args.seed)
         try:
             results = run_mixed(make_editor, streams, args.seed, args.model, args.batch_size, progress.edited,
-                                progress.scored(sharded_scoring(accelerator)))
+                                progress.scored(sharded_scoring(accelerator)), cache_unedited=True)
         finally:
             progress.close()
         if accelerator.is_main_process:

@@ -17,6 +17,7 @@ from editors.base import EditResult, Editor
 from editors.request import EditRequest
 from eval_suites.errors import ProtocolError
 from eval_suites.scoring import DEFAULT_BATCH_SIZE, aggregate, score_records, unedited_locality
+from eval_suites.unedited_cache import Unedited, unedited_scores
 
 
 @dataclass
@@ -61,10 +62,11 @@ def run_sequential(
     with_perplexity: bool = False,
     with_exact_match: bool = False,
     on_edit: Optional[Callable[[EditResult], None]] = None,
+    cache_unedited: bool = False,
 ) -> RunResult:
     """Apply the first `num_edits` requests in order on a fresh editor, then score them all."""
     options = dict(batch_size=batch_size, with_perplexity=with_perplexity, with_exact_match=with_exact_match)
-    return run_stream(make_editor, requests, [num_edits], model_name, on_edit=on_edit, **options)[0]
+    return run_stream(make_editor, requests, [num_edits], model_name, on_edit=on_edit, cache_unedited=cache_unedited, **options)[0]
 
 
 def run_stream(
@@ -78,6 +80,7 @@ def run_stream(
     on_edit: Optional[Callable[[EditResult], None]] = None,
     score: Callable[..., list[dict[str, Any]]] = score_records,
     on_checkpoint: Optional[Callable[[RunResult], None]] = None,
+    cache_unedited: bool = False,
 ) -> list[RunResult]:
     """One stream of edits scored at several T: after the T-th edit, the first T records.
 
@@ -86,13 +89,15 @@ def run_stream(
     protocol at the cost of the longest. `make_editor` must return an editor on an *unedited*
     model; it is called once. `score` may be replaced by one that splits records across
     processes (see `eval_suites.sharding`). `on_checkpoint` receives each T's result as soon as it
-    is scored, so a long stream stopped midway keeps the rows it has already finished.
+    is scored, so a long stream stopped midway keeps the rows it has already finished. With
+    `cache_unedited` the unedited scores come from eval_suites.unedited_cache when a run of the
+    same model, records and options has kept them.
     """
     checkpoints = sorted({_checked_count(t, len(requests)) for t in checkpoints})
     started = time.perf_counter()
     stream = Stream("", requests[: checkpoints[-1]], with_perplexity, with_exact_match)
     editor = make_editor()
-    before = _Before.of(editor, stream, batch_size, score)
+    before = _Before.of(editor, stream, batch_size, score, cache_unedited)
     results, edits, edit_seconds = [], [], 0.0
     for count in checkpoints:
         edit_started = time.perf_counter()
@@ -125,10 +130,17 @@ class _Before:
     scorer: Callable[..., list[dict[str, Any]]]
 
     @classmethod
-    def of(cls, editor: Editor, stream: Stream, batch_size: int, score: Callable[..., list[dict[str, Any]]]) -> "_Before":
+    def of(cls, editor: Editor, stream: Stream, batch_size: int, score: Callable[..., list[dict[str, Any]]],
+           cached: bool = False) -> "_Before":
+        """Score the stream on the unedited model, or read those scores from eval_suites.unedited_cache when `cached`."""
         options = dict(batch_size=batch_size, with_perplexity=stream.with_perplexity, with_exact_match=stream.with_exact_match)
-        reference = unedited_locality(editor, stream.requests, batch_size)
-        return cls(stream, reference, score(editor, stream.requests, reference, **options), options, score)
+
+        def compute() -> Unedited:
+            reference = unedited_locality(editor, stream.requests, batch_size)
+            return reference, score(editor, stream.requests, reference, **options)
+
+        reference, records = unedited_scores(editor, stream.requests, options, compute) if cached else compute()
+        return cls(stream, reference, records, options, score)
 
     def result(self, editor: Editor, count: int, edits: list[EditResult], edit_seconds: float, model_name: str,
                started: float) -> RunResult:
@@ -163,20 +175,21 @@ def run_mixed(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_edit: Optional[Callable[[EditResult], None]] = None,
     score: Callable[..., list[dict[str, Any]]] = score_records,
+    cache_unedited: bool = False,
 ) -> dict[str, RunResult]:
     """Several suites' edits interleaved in one seeded stream, as a deployment sees them; after the
     last edit each suite's records are scored with that suite's own metrics.
 
     A suite's result is comparable with its own single-suite run of the same records: same
     records, same scores, with the other suites' edits in between. Its `edit_seconds` is the
-    time of its own edits.
+    time of its own edits. `cache_unedited` as in `run_stream`.
     """
     names = [stream.name for stream in streams]
     if len(set(names)) != len(names) or not all(stream.requests for stream in streams):
         raise ProtocolError(f"a mixed stream needs distinct suites, each with records; got {names}")
     started = time.perf_counter()
     editor = make_editor()
-    before = [_Before.of(editor, stream, batch_size, score) for stream in streams]
+    before = [_Before.of(editor, stream, batch_size, score, cache_unedited) for stream in streams]
     order = mixed_order(streams, seed)
     queues = [iter(stream.requests) for stream in streams]
     edits = editor.edit_stream([next(queues[label]) for label in order], on_edit)

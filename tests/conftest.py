@@ -54,6 +54,12 @@ def store_edit(model, input_ids: torch.Tensor, seed: int = 1, scale: float = 0.5
     return mask
 
 
+@pytest.fixture(autouse=True, scope="session")
+def unedited_cache_in_a_temporary_folder(tmp_path_factory):
+    """`memoir eval` keeps unedited scores (eval_suites.unedited_cache): never in the user's cache."""
+    os.environ["MEMOIR_UNEDITED_CACHE"] = str(tmp_path_factory.mktemp("unedited"))
+
+
 @pytest.fixture(params=sorted(ARCHITECTURES))
 def arch(request) -> str:
     return request.param

@@ -1,0 +1,51 @@
+"""eval_suites.unedited_cache: a second run of the same model and records reads the unedited scores."""
+
+from __future__ import annotations
+
+import torch
+
+from conftest import tiny_model
+from eval_suites.protocol import run_sequential
+from eval_suites.unedited_cache import model_hash
+from test_eval_protocol import REQUESTS, LookupEditor
+from tiny_tokenizer import word_tokenizer
+
+
+def run(made: list, requests=REQUESTS, seed: int = 0):
+    def make_editor() -> LookupEditor:
+        made.append(LookupEditor(tiny_model(seed=seed), word_tokenizer()))
+        return made[-1]
+
+    return run_sequential(make_editor, requests, num_edits=len(requests), cache_unedited=True, with_exact_match=True)
+
+
+def scored_before_editing(editor: LookupEditor) -> bool:
+    return "logits" in editor.calls[: editor.calls.index(f"edit {REQUESTS[0].id}")]
+
+
+def test_a_second_run_of_the_same_model_and_records_reads_the_unedited_scores(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMOIR_UNEDITED_CACHE", str(tmp_path))
+    made: list[LookupEditor] = []
+    first, second = run(made), run(made)
+    assert scored_before_editing(made[0]) and not scored_before_editing(made[1])
+    assert second.unedited_records == first.unedited_records and second.unedited == first.unedited
+    assert second.records == first.records  # Loc still compares with the kept unedited outputs
+    assert [path.suffix for path in tmp_path.iterdir()] == [".pt"]  # one file, no temporary left
+
+
+def test_other_records_or_other_weights_are_scored_afresh(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMOIR_UNEDITED_CACHE", str(tmp_path))
+    made: list[LookupEditor] = []
+    run(made)
+    run(made, requests=REQUESTS[:2])
+    run(made, seed=1)
+    assert all(scored_before_editing(editor) for editor in made)
+    assert len(list(tmp_path.iterdir())) == 3
+
+
+def test_the_model_hash_sees_one_changed_weight():
+    model = tiny_model()
+    before = model_hash(model)
+    with torch.no_grad():
+        model.model.layers[1].mlp.down_proj.weight[3, 5] += 1e-3
+    assert model_hash(model) != before
