@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import torch
 from torch import nn
@@ -165,30 +165,44 @@ class MemoirEditor(Editor):
         entry = LedgerEntry(self.ledger.free_id(request.id), request.prompt, request.target, LedgerEntry.now(), steps, loss, seconds)
         self.ledger.append(entry)
         extra = {"best_overlap_with_earlier": round(float(earlier.overlap[0]), 4), "replaced": replaced, "answered_by": answered_by}
-        every = self.hparams.consolidate_every
-        if every:
-            extra["consolidated"] = self.consolidate() if self.ledger.written % every == 0 else []
+        if self.hparams.consolidate_every or self.hparams.consolidate_neighbours:
+            extra["consolidated"] = self._consolidate_after_edit(mask)
         result = EditResult(id=entry.id, steps=steps, loss=loss, seconds=round(time.perf_counter() - started, 4), extra=extra)
         logger.info("edit %s: %d steps, loss %.4f, %.2fs, overlap %.3f%s%s", result.id, steps, loss, seconds,
                     extra["best_overlap_with_earlier"], f", replaces {replaced}" if replaced else "",
                     f", its prompt fired edit {answered_by} before" if answered_by else "")
         return result
 
-    def consolidate(self) -> list[str]:
-        """Write again each stored edit whose loss has risen above `consolidate_above`; their ids, oldest first.
+    def consolidate(self, rows: Optional[Sequence[int]] = None) -> list[str]:
+        """Write again each stored edit (of ledger `rows`, default all) whose loss has risen above
+        `consolidate_above`; their ids, oldest first.
 
         Each is trained as a new edit is, under its own stored mask, from R as it is now; its
         ledger row keeps the figures of its first writing.
         """
         entries = self.ledger.entries
-        pairs = [(entry.prompt, entry.target) for entry in entries]
-        losses = stored_edit_losses(self.model, self.tokenizer, pairs, self.memory.index.masks)
-        drifted = (losses > self.hparams.consolidate_above).nonzero().flatten().tolist()
+        rows = sorted(range(len(entries)) if rows is None else rows)
+        masks = self.memory.index.masks
+        losses = stored_edit_losses(self.model, self.tokenizer, [(entries[row].prompt, entries[row].target) for row in rows],
+                                    masks[rows])
+        drifted = [row for row, loss in zip(rows, losses.tolist()) if loss > self.hparams.consolidate_above]
         for row in drifted:
-            self._rewrite(entries[row], self.memory.index.masks[row : row + 1])
+            self._rewrite(entries[row], masks[row : row + 1])
         if drifted:
-            logger.info("consolidation: %d of %d stored edits written again", len(drifted), len(entries))
+            logger.info("consolidation: %d of %d stored edits checked written again", len(drifted), len(rows))
         return [entries[row].id for row in drifted]
+
+    def _consolidate_after_edit(self, mask: torch.Tensor) -> list[str]:
+        """The whole ledger every `consolidate_every`-th edit, else the `consolidate_neighbours` stored
+        edits whose masks share the most columns with the new edit's (those its update reaches most)."""
+        if self.hparams.consolidate_every and self.ledger.written % self.hparams.consolidate_every == 0:
+            return self.consolidate()
+        earlier = len(self.ledger.entries) - 1
+        count = min(self.hparams.consolidate_neighbours, earlier)
+        if count == 0:
+            return []
+        overlaps = self.memory.index.overlaps(mask)[0, :earlier]
+        return self.consolidate(overlaps.topk(count).indices.tolist())
 
     def _rewrite(self, entry: LedgerEntry, mask: torch.Tensor) -> None:
         """Write a stored edit again; its own inputs leave the covariance meanwhile (it should not avoid itself)."""

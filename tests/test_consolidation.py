@@ -71,7 +71,39 @@ def test_every_nth_edit_consolidates_and_its_result_names_what_was_written_again
     assert "consolidated" not in make_editor(prefix_mode="none").edit(REQUESTS[0]).extra
 
 
-@pytest.mark.parametrize("settings", [{"consolidate_every": -1}, {"consolidate_every": 1.5}, {"consolidate_above": -0.1}])
+def test_after_each_edit_the_stored_edits_sharing_most_columns_with_it_are_checked():
+    editor = make_editor(prefix_mode="none", consolidate_neighbours=1, consolidate_above=0.0)
+    results = []
+    for request in REQUESTS:
+        results.append(editor.edit(request))
+        masks = editor.memory.index.masks
+        overlaps = (masks[:-1] & masks[-1]).sum(dim=-1)
+        if len(overlaps):
+            assert results[-1].extra["consolidated"] == [editor.ledger.entries[int(overlaps.argmax())].id]
+    assert results[0].extra["consolidated"] == []
+
+
+def test_a_neighbour_worn_down_by_the_new_edit_is_written_again_and_others_are_not():
+    # Without preservation the second edit moves the first one's output (test_preservation.py).
+    settings = dict(prefix_mode="none", max_steps=20)
+    plain = make_editor(**settings)
+    plain.edit(REQUESTS[0])
+    alone = losses_now(plain)[0]
+    plain.edit(REQUESTS[1])
+    worn = losses_now(plain)[0]
+    limit = float((alone + worn) / 2)
+    assert worn > alone + 0.05
+    checked = make_editor(**settings, consolidate_neighbours=1, consolidate_above=limit)
+    checked.edit(REQUESTS[0])
+    assert checked.edit(REQUESTS[1]).extra["consolidated"] == ["0"]
+    assert losses_now(checked)[0] <= limit
+    high = make_editor(**settings, consolidate_neighbours=1, consolidate_above=float(worn) + 1.0)
+    high.edit(REQUESTS[0])
+    assert high.edit(REQUESTS[1]).extra["consolidated"] == []
+
+
+@pytest.mark.parametrize("settings", [{"consolidate_every": -1}, {"consolidate_every": 1.5}, {"consolidate_above": -0.1},
+                                      {"consolidate_neighbours": -1}, {"consolidate_neighbours": 2.5}])
 def test_bad_consolidation_settings_are_refused(settings):
     with pytest.raises(InvalidSettingsError, match=next(iter(settings))):
         MemoirHparams(**settings)
