@@ -1,6 +1,6 @@
 """Score MEMOIR settings on one mixed stream of several suites' *train* files (never the scored edit sets).
 
-    python benchmarks/tune_mixed.py --data zsre,hallucination,temporal --num-edits 500,150,37 [--set last_step_bisections=0]
+    python benchmarks/tune_mixed.py --data zsre,hallucination,temporal --num-edits 500,150,37 [--set last_step_bisections=0] [--background SUITES]
 
 The suites' edits are interleaved in one seeded order, as `memoir eval --data zsre,hallucination`
 interleaves the edit sets, and after the last edit each suite is scored with its own metrics: its
@@ -14,11 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
+from itertools import zip_longest
 
 from eval_suites.protocol import Stream, run_mixed
 from eval_suites.shipped_background import suite_background_texts
 from eval_suites.suites import get_suite
 from tune_memoir import by_fifth, kept_editors, own_edit_rate, settings, train_requests
+
+
+def interleaved_texts(suites: list[str]) -> list[str]:
+    """The suites' background texts taken in turn, so that the first `num_background_texts` hold each alike."""
+    texts = [suite_background_texts(suite) for suite in suites]
+    return [text for row in zip_longest(*texts) for text in row if text is not None]
 
 
 def main() -> None:
@@ -30,6 +37,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4, help="records scored at once (4, as make results-mixed)")
     parser.add_argument("--config", help="a shipped config name or YAML file instead of the model's own")
     parser.add_argument("--set", nargs="*", default=[], help="settings, e.g. last_step_bisections=0 preservation=1.0")
+    parser.add_argument("--background", help="suites whose unrelated texts, taken in turn, centre the memory "
+                                             "(default: the first of --data, as memoir eval takes it)")
     args = parser.parse_args()
     names, counts = args.data.split(","), [int(count) for count in args.num_edits.split(",")]
     if len(names) != len(counts):
@@ -38,7 +47,7 @@ def main() -> None:
     streams = [Stream(name, train_requests(name, count)[:count], with_perplexity=get_suite(name).perplexity)
                for name, count in zip(names, counts)]
     # One memory, one background: the first suite's, as `memoir eval` takes it for a mixed stream.
-    background = suite_background_texts(names[0])
+    background = interleaved_texts((args.background or names[0]).split(","))
     make_editor, editors = kept_editors(args.model, config, hparams, background)
     results = run_mixed(make_editor, streams, args.seed, args.model, args.batch_size, cache_unedited=True)
     summary = {
