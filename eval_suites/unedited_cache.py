@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import logging
 import os
 import platform
 from importlib import metadata
@@ -25,6 +26,7 @@ import torch
 
 from editors.base import Editor
 from editors.request import EditRequest
+from eval_suites.errors import ProtocolError
 from memoir.base_models import cache_dir
 from memoir.saving import write_atomic
 
@@ -33,6 +35,8 @@ CACHE_ENV = "MEMOIR_UNEDITED_CACHE"
 SCORING_SOURCES = (("eval_suites", "scoring.py"), ("eval_suites", "metrics.py"), ("editors", "teacher_forcing.py"))
 FULLY_HASHED = 1 << 22  # tensors up to this many elements (the adapter's, a small model's) are hashed whole
 SAMPLED_STRIDE = 4099  # of a larger one every so many elements (a prime, so that no row aligns with it)
+
+logger = logging.getLogger(__name__)
 
 Unedited = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # (locality reference, records)
 
@@ -47,7 +51,12 @@ def unedited_scores(editor: Editor, requests: Sequence[EditRequest], options: di
     from the cache when a run of the same has written them, else computed and written."""
     path = cache_folder() / f"{stream_key(editor, requests, options)}.pt"
     if path.is_file():
-        kept = torch.load(path, weights_only=True)
+        try:
+            kept = torch.load(path, weights_only=True)
+        except Exception as error:
+            raise ProtocolError(f"the kept unedited scores in {path} cannot be read ({type(error).__name__}); delete that file "
+                                "to score the unedited model afresh.") from error
+        logger.info("unedited scores of %d records read from %s", len(requests), path)
         return kept["reference"], kept["records"]
     reference, records = compute()
     buffer = io.BytesIO()
@@ -59,6 +68,7 @@ def unedited_scores(editor: Editor, requests: Sequence[EditRequest], options: di
 def stream_key(editor: Editor, requests: Sequence[EditRequest], options: dict[str, Any]) -> str:
     """sha256 of the model (its weights sampled, dtype, device), the records, the options and the scoring code."""
     described = {
+        "editor": type(editor).__qualname__,
         "model": model_hash(editor.model),
         "tokenizer": editor.tokenizer.name_or_path,
         "device": next(editor.model.parameters()).device.type,
@@ -71,6 +81,7 @@ def stream_key(editor: Editor, requests: Sequence[EditRequest], options: dict[st
 
 
 def scoring_code_hash() -> str:
+    """sha256 of the files whose code turns a model's outputs into scores."""
     digest = hashlib.sha256()
     modules = sorted(Path(str(files("eval_suites").joinpath("metrics_modules"))).rglob("*.py"))
     for path in [*(Path(str(files(package).joinpath(name))) for package, name in SCORING_SOURCES), *modules]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from conftest import tiny_model
+from eval_suites.errors import ProtocolError
 from eval_suites.protocol import run_sequential
 from eval_suites.unedited_cache import model_hash
 from test_eval_protocol import REQUESTS, LookupEditor
@@ -49,3 +51,12 @@ def test_the_model_hash_sees_one_changed_weight():
     with torch.no_grad():
         model.model.layers[1].mlp.down_proj.weight[3, 5] += 1e-3
     assert model_hash(model) != before
+
+
+def test_an_unreadable_kept_file_names_itself_and_the_remedy(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMOIR_UNEDITED_CACHE", str(tmp_path))
+    run([])
+    (kept,) = tmp_path.iterdir()
+    kept.write_bytes(b"not a torch file")
+    with pytest.raises(ProtocolError, match=f"{kept}.*delete that file"):
+        run([])
