@@ -189,7 +189,7 @@ class MemoirEditor(Editor):
         for row in drifted:
             self._rewrite(entries[row], masks[row : row + 1])
         if drifted:
-            logger.info("consolidation: %d of %d stored edits checked written again", len(drifted), len(rows))
+            logger.info("consolidation: wrote again %d of the %d stored edits checked", len(drifted), len(rows))
         return [entries[row].id for row in drifted]
 
     def _consolidate_after_edit(self, mask: torch.Tensor) -> list[str]:
