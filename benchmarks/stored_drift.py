@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import time
 
-from editors.consolidation import stored_edit_losses
 from editors.memoir_editor import MemoirEditor
 from tune_memoir import by_fifth
 
@@ -25,7 +24,7 @@ def main() -> None:
     editor = MemoirEditor.from_pretrained(args.adapter)
     entries = editor.ledger.entries
     started = time.perf_counter()
-    losses = stored_edit_losses(editor.model, editor.tokenizer, [(e.prompt, e.target) for e in entries], editor.memory.index.masks)
+    losses = editor.stored_losses()
     print(f"{len(entries)} stored edits measured in {time.perf_counter() - started:.1f} s; "
           f"{int((losses > args.above).sum())} above {args.above}")
     rows = [{"loss": float(loss), "above": float(loss > args.above)} for loss in losses]

@@ -182,15 +182,20 @@ class MemoirEditor(Editor):
         """
         entries = self.ledger.entries
         rows = sorted(range(len(entries)) if rows is None else rows)
-        masks = self.memory.index.masks
-        losses = stored_edit_losses(self.model, self.tokenizer, [(entries[row].prompt, entries[row].target) for row in rows],
-                                    masks[rows])
+        losses = self.stored_losses(rows)
         drifted = [row for row, loss in zip(rows, losses.tolist()) if loss > self.hparams.consolidate_above]
         for row in drifted:
-            self._rewrite(entries[row], masks[row : row + 1])
+            self._rewrite(entries[row], self.memory.index.masks[row : row + 1])
         if drifted:
             logger.info("consolidation: wrote again %d of the %d stored edits checked", len(drifted), len(rows))
         return [entries[row].id for row in drifted]
+
+    def stored_losses(self, rows: Optional[Sequence[int]] = None) -> torch.Tensor:
+        """Loss of each stored edit (of ledger `rows`, default all) on its plain prompt under its own mask: its drift."""
+        entries = self.ledger.entries
+        rows = range(len(entries)) if rows is None else rows
+        pairs = [(entries[row].prompt, entries[row].target) for row in rows]
+        return stored_edit_losses(self.model, self.tokenizer, pairs, self.memory.index.masks[list(rows)])
 
     def _consolidate_after_edit(self, mask: torch.Tensor) -> list[str]:
         """The whole ledger every `consolidate_every`-th edit, else the `consolidate_neighbours` stored
