@@ -77,8 +77,12 @@ class CachedEditLoss:
         self.layer_kwargs.append(dict(kwargs))
 
     def __call__(self) -> torch.Tensor:
+        return self.under(self.mask)
+
+    def under(self, mask: torch.Tensor) -> torch.Tensor:
+        """The loss with `mask` forced on every row: the edit's own while it trains, a stored one's when checked."""
         hidden = self.h
-        with self.tuner.forcing_masks(self.mask):
+        with self.tuner.forcing_masks(mask):
             for layer, kwargs in zip(self.layers, self.layer_kwargs):
                 hidden = _first(layer(hidden, **kwargs))
         logits = self.head(self.norm(hidden[self.batch.target_rows, self.batch.target_positions]))

@@ -12,8 +12,9 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 from torch import nn
@@ -22,7 +23,7 @@ from transformers import PreTrainedTokenizerBase
 import memoir
 from editors.background import background_mean, shipped_background_texts, shipped_idf_texts, token_idf
 from editors.base import EditResult, Editor, positions
-from editors.consolidation import stored_edit_losses
+from editors.consolidation import StoredEditLosses
 from editors.context_prefixes import generate_prefixes
 from editors.edit_loss import CachedEditLoss, NaiveEditLoss
 from editors.errors import LedgerError
@@ -71,6 +72,7 @@ class MemoirEditor(Editor):
         self.hparams = hparams or MemoirHparams.for_model(model)
         self.memory = model.base_model.memory
         self.ledger = self._ledger_for_memory(ledger)
+        self._stored_edit_losses = StoredEditLosses(model, tokenizer)
         if self.memory.num_edits == 0 and not self.memory.background.any():
             texts = shipped_background_texts() if background_texts is None else background_texts
             self.memory.background.copy_(background_mean(model, tokenizer, texts[: self.hparams.num_background_texts]))
@@ -157,7 +159,7 @@ class MemoirEditor(Editor):
         # so the log names it; `forget` the earlier one if the new edit replaces it.
         earlier = self.memory.route_centred(mask, self.memory.centred(pooled))
         answered_by = self.ledger.entries[int(earlier.index[0])].id if bool(earlier.active[0]) else None
-        steps, loss = self._write(batch, mask)
+        steps, loss = self._write((request.prompt, request.target), batch, mask)
         self.memory.store(pooled)
         if self.hparams.preservation:
             self._protect(self._keys(activations, batch.attention_mask[:1], mask))
@@ -165,7 +167,7 @@ class MemoirEditor(Editor):
         entry = LedgerEntry(self.ledger.free_id(request.id), request.prompt, request.target, LedgerEntry.now(), steps, loss, seconds)
         self.ledger.append(entry)
         extra = {"best_overlap_with_earlier": round(float(earlier.overlap[0]), 4), "replaced": replaced, "answered_by": answered_by}
-        if self.hparams.consolidate_every or self.hparams.consolidate_neighbours:
+        if self._consolidates:
             extra["consolidated"] = self._consolidate_after_edit(mask)
         result = EditResult(id=entry.id, steps=steps, loss=loss, seconds=round(time.perf_counter() - started, 4), extra=extra)
         logger.info("edit %s: %d steps, loss %.4f, %.2fs, overlap %.3f%s%s", result.id, steps, loss, seconds,
@@ -195,7 +197,7 @@ class MemoirEditor(Editor):
         entries = self.ledger.entries
         rows = range(len(entries)) if rows is None else rows
         pairs = [(entries[row].prompt, entries[row].target) for row in rows]
-        return stored_edit_losses(self.model, self.tokenizer, pairs, self.memory.index.masks[list(rows)])
+        return self._stored_edit_losses(pairs, self.memory.index.masks[list(rows)])
 
     def _consolidate_after_edit(self, mask: torch.Tensor) -> list[str]:
         """The whole ledger every `consolidate_every`-th edit, else the `consolidate_neighbours` stored
@@ -214,14 +216,26 @@ class MemoirEditor(Editor):
         keys = self._stored_keys(entry, mask) if self.memory.key_covariance.numel() else None
         if keys is not None:
             self._protect(keys, weight=-1.0)
-        self._write(self.rows((entry.prompt, entry.target)), mask)
+        pair = (entry.prompt, entry.target)
+        self._write(pair, self.rows(pair), mask)
         if keys is not None:
             self._protect(keys)
 
-    def _write(self, batch: TeacherForcedBatch, mask: torch.Tensor) -> tuple[int, float]:
-        """Train R on `batch`'s rows under `mask`, avoiding what the stored edits read; (steps, final loss)."""
-        loss_fn = (CachedEditLoss if self.hparams.fast_path else NaiveEditLoss)(self.model, batch, mask)
-        return self._train(loss_fn, self._preconditioner(mask))
+    def _write(self, pair: tuple[str, str], batch: TeacherForcedBatch, mask: torch.Tensor) -> tuple[int, float]:
+        """Train R on `batch`'s rows (those of the (prompt, target) `pair`) under `mask`, avoiding what
+        the stored edits read; (steps, final loss)."""
+        return self._train(self._edit_loss(pair, batch, mask), self._preconditioner(mask))
+
+    def _edit_loss(self, pair: tuple[str, str], batch: TeacherForcedBatch, mask: torch.Tensor) -> Callable[[], torch.Tensor]:
+        """An edit trained on its plain row alone, under consolidation, trains on the lower layers
+        consolidation's checks keep for it: the model runs below the edited layer once for both."""
+        if self.hparams.fast_path and batch.input_ids.shape[0] == 1 and self._consolidates:
+            return partial(self._stored_edit_losses.kept(pair, mask).under, mask)
+        return (CachedEditLoss if self.hparams.fast_path else NaiveEditLoss)(self.model, batch, mask)
+
+    @property
+    def _consolidates(self) -> bool:
+        return bool(self.hparams.consolidate_every or self.hparams.consolidate_neighbours)
 
     def forget(self, edit_id: str) -> Forgotten:
         """Take back the stored edit `edit_id`; R stays as it is.

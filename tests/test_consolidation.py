@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from editors.consolidation import stored_edit_losses
+from editors.consolidation import StoredEditLosses
 from editors.edit_loss import NaiveEditLoss
 from editors.errors import InvalidSettingsError
 from editors.memoir_hparams import MemoirHparams
@@ -14,19 +14,50 @@ from test_memoir_editor import REQUESTS, make_editor
 
 
 def losses_now(editor) -> torch.Tensor:
-    pairs = [(entry.prompt, entry.target) for entry in editor.ledger.entries]
-    return stored_edit_losses(editor.model, editor.tokenizer, pairs, editor.memory.index.masks, batch_size=2)
+    return editor.stored_losses()
 
 
-def test_stored_losses_are_each_edits_own_loss_under_its_mask_whatever_the_batching():
+def whole_model_losses(editor) -> torch.Tensor:
+    """Each stored edit's loss from a whole-model forward of its plain row alone: what the cached check must give."""
+    losses = []
+    for entry, mask in zip(editor.ledger.entries, editor.memory.index.masks):
+        batch = teacher_forced_batch(editor.tokenizer, [(entry.prompt, entry.target)], padding_side="right")
+        losses.append(NaiveEditLoss(editor.model, batch, mask[None])().item())
+    return torch.tensor(losses)
+
+
+def test_stored_losses_are_each_edits_own_loss_under_its_mask_after_later_edits_too():
+    editor = make_editor(prefix_mode="none", lr=1000.0, grad_clip=1000.0, max_steps=20)
+    for request in REQUESTS[:2]:
+        editor.edit(request)
+    torch.testing.assert_close(losses_now(editor), whole_model_losses(editor), rtol=1e-4, atol=1e-5)
+    before = losses_now(editor)
+    for request in REQUESTS[2:]:
+        editor.edit(request)
+    # The first two are checked from their cached lower layers now, and R has moved since.
+    after = losses_now(editor)
+    assert not torch.allclose(after[:2], before)
+    torch.testing.assert_close(after, whole_model_losses(editor), rtol=1e-4, atol=1e-5)
+
+
+def test_a_cache_too_small_for_two_edits_keeps_one_and_checks_them_all_alike():
     editor = make_editor(prefix_mode="none")
     for request in REQUESTS:
         editor.edit(request)
-    one_by_one = []
-    for request, mask in zip(REQUESTS, editor.memory.index.masks):
-        batch = teacher_forced_batch(editor.tokenizer, [(request.prompt, request.target)], padding_side="right")
-        one_by_one.append(NaiveEditLoss(editor.model, batch, mask[None])().item())
-    torch.testing.assert_close(losses_now(editor), torch.tensor(one_by_one), rtol=1e-4, atol=1e-5)
+    small = StoredEditLosses(editor.model, editor.tokenizer, max_bytes=1)
+    pairs = [(entry.prompt, entry.target) for entry in editor.ledger.entries]
+    torch.testing.assert_close(small(pairs, editor.memory.index.masks), losses_now(editor))
+    assert list(small._cached) == [pairs[-1]]
+
+
+def test_under_consolidation_an_edit_trains_on_the_lower_layers_its_checks_then_reuse():
+    plain, checked = make_editor(prefix_mode="none"), make_editor(prefix_mode="none", consolidate_neighbours=2, consolidate_above=1e9)
+    for request in REQUESTS:
+        plain.edit(request)
+        checked.edit(request)
+    assert torch.equal(plain.memory.R, checked.memory.R)
+    assert set(checked._stored_edit_losses._cached) == {(r.prompt, r.target) for r in REQUESTS}
+    assert not plain._stored_edit_losses._cached
 
 
 def test_consolidate_writes_again_exactly_the_edits_above_the_limit_and_lowers_their_loss():
