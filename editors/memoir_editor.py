@@ -73,6 +73,7 @@ class MemoirEditor(Editor):
         self.memory = model.base_model.memory
         self.ledger = self._ledger_for_memory(ledger)
         self._stored_edit_losses = StoredEditLosses(model, tokenizer)
+        self._next_check = 0  # the ledger row `consolidate_in_turn` checks next; a loaded editor starts at the oldest
         if self.memory.num_edits == 0 and not self.memory.background.any():
             texts = shipped_background_texts() if background_texts is None else background_texts
             self.memory.background.copy_(background_mean(model, tokenizer, texts[: self.hparams.num_background_texts]))
@@ -168,7 +169,7 @@ class MemoirEditor(Editor):
         self.ledger.append(entry)
         extra = {"best_overlap_with_earlier": round(float(earlier.overlap[0]), 4), "replaced": replaced, "answered_by": answered_by}
         if self._consolidates:
-            extra["consolidated"] = self._consolidate_after_edit(mask)
+            extra["consolidated"] = self._consolidate_after_edit()
         result = EditResult(id=entry.id, steps=steps, loss=loss, seconds=round(time.perf_counter() - started, 4), extra=extra)
         logger.info("edit %s: %d steps, loss %.4f, %.2fs, overlap %.3f%s%s", result.id, steps, loss, seconds,
                     extra["best_overlap_with_earlier"], f", replaces {replaced}" if replaced else "",
@@ -199,17 +200,22 @@ class MemoirEditor(Editor):
         pairs = [(entries[row].prompt, entries[row].target) for row in rows]
         return self._stored_edit_losses(pairs, self.memory.index.masks[list(rows)])
 
-    def _consolidate_after_edit(self, mask: torch.Tensor) -> list[str]:
-        """The whole ledger every `consolidate_every`-th edit, else the `consolidate_neighbours` stored
-        edits whose masks share the most columns with the new edit's (those its update reaches most)."""
+    def _consolidate_after_edit(self) -> list[str]:
+        """The whole ledger every `consolidate_every`-th edit, else the next `consolidate_in_turn` earlier edits.
+
+        In turn rather than by shared mask columns: each new edit wears hundreds of stored edits down
+        by a little, and which of them rise most is not told by their overlap with it (README,
+        "Mixed stream"), so every stored edit is checked once every `earlier / K` edits instead.
+        """
         if self.hparams.consolidate_every and self.ledger.written % self.hparams.consolidate_every == 0:
             return self.consolidate()
         earlier = len(self.ledger.entries) - 1
-        count = min(self.hparams.consolidate_neighbours, earlier)
+        count = min(self.hparams.consolidate_in_turn, earlier)
         if count == 0:
             return []
-        overlaps = self.memory.index.overlaps(mask)[0, :earlier]
-        return self.consolidate(overlaps.topk(count).indices.tolist())
+        rows = [(self._next_check + step) % earlier for step in range(count)]
+        self._next_check = (rows[-1] + 1) % earlier
+        return self.consolidate(rows)
 
     def _rewrite(self, entry: LedgerEntry, mask: torch.Tensor) -> None:
         """Write a stored edit again; its own inputs leave the covariance meanwhile (it should not avoid itself)."""
@@ -235,7 +241,7 @@ class MemoirEditor(Editor):
 
     @property
     def _consolidates(self) -> bool:
-        return bool(self.hparams.consolidate_every or self.hparams.consolidate_neighbours)
+        return bool(self.hparams.consolidate_every or self.hparams.consolidate_in_turn)
 
     def forget(self, edit_id: str) -> Forgotten:
         """Take back the stored edit `edit_id`; R stays as it is.

@@ -43,9 +43,9 @@ class MemoirHparams:
     # whose own prompt's loss has risen above `consolidate_above`; 0 never does (the paper's editor).
     consolidate_every: int = 0
     consolidate_above: float = 0.2  # the limit measured on the mixed train stream (configs/smollm2-135m.yaml)
-    # After every edit, check the stored edits whose masks share the most columns with the new one's,
-    # this many, and write again those above `consolidate_above`; 0 checks none.
-    consolidate_neighbours: int = 0
+    # After every edit, check this many earlier edits in turn (oldest first, round and round the
+    # ledger) and write again those above `consolidate_above`; 0 checks none.
+    consolidate_in_turn: int = 0
     prefix_seeds: tuple[str, ...] = DEFAULT_PREFIX_SEEDS
     prefix_lengths: tuple[int, ...] = (5, 10)
     prefix_mode: str = "greedy"  # "greedy" (the authors'), "sampled" (seeded sampling), or "none"
@@ -61,7 +61,7 @@ class MemoirHparams:
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) > 0, "a number > 0")
         for name in ("loss_threshold", "weight_decay", "preservation", "consolidate_above"):
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) >= 0, "a number >= 0")
-        for name in ("last_step_bisections", "consolidate_every", "consolidate_neighbours"):
+        for name in ("last_step_bisections", "consolidate_every", "consolidate_in_turn"):
             _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 0, "a whole number >= 0")
         for name in ("max_steps", "num_background_texts"):
             _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 1, "a whole number >= 1")

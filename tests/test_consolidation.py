@@ -9,6 +9,7 @@ from editors.consolidation import StoredEditLosses
 from editors.edit_loss import NaiveEditLoss
 from editors.errors import InvalidSettingsError
 from editors.memoir_hparams import MemoirHparams
+from editors.request import EditRequest
 from editors.teacher_forcing import teacher_forced_batch
 from test_memoir_editor import REQUESTS, make_editor
 
@@ -51,7 +52,7 @@ def test_a_cache_too_small_for_two_edits_keeps_one_and_checks_them_all_alike():
 
 
 def test_under_consolidation_an_edit_trains_on_the_lower_layers_its_checks_then_reuse():
-    plain, checked = make_editor(prefix_mode="none"), make_editor(prefix_mode="none", consolidate_neighbours=2, consolidate_above=1e9)
+    plain, checked = make_editor(prefix_mode="none"), make_editor(prefix_mode="none", consolidate_in_turn=2, consolidate_above=1e9)
     for request in REQUESTS:
         plain.edit(request)
         checked.edit(request)
@@ -102,16 +103,12 @@ def test_every_nth_edit_consolidates_and_its_result_names_what_was_written_again
     assert "consolidated" not in make_editor(prefix_mode="none").edit(REQUESTS[0]).extra
 
 
-def test_after_each_edit_the_stored_edits_sharing_most_columns_with_it_are_checked():
-    editor = make_editor(prefix_mode="none", consolidate_neighbours=1, consolidate_above=0.0)
-    results = []
-    for request in REQUESTS:
-        results.append(editor.edit(request))
-        masks = editor.memory.index.masks
-        overlaps = (masks[:-1] & masks[-1]).sum(dim=-1)
-        if len(overlaps):
-            assert results[-1].extra["consolidated"] == [editor.ledger.entries[int(overlaps.argmax())].id]
-    assert results[0].extra["consolidated"] == []
+def test_after_each_edit_the_next_earlier_edits_are_checked_in_turn_oldest_first():
+    editor = make_editor(prefix_mode="none", consolidate_in_turn=2, consolidate_above=0.0)
+    more = [EditRequest(str(3 + n), f"where is the tower number {n}", f"w{70 + n}") for n in range(3)]
+    checked = [editor.edit(request).extra["consolidated"] for request in [*REQUESTS, *more]]
+    # Above 0.0 every check writes again; the round goes on where it stopped and wraps at the newest earlier edit.
+    assert checked == [[], ["0"], ["0", "1"], ["0", "1"], ["2", "3"], ["0", "1"]]
 
 
 def test_a_neighbour_worn_down_by_the_new_edit_is_written_again_and_others_are_not():
@@ -124,17 +121,17 @@ def test_a_neighbour_worn_down_by_the_new_edit_is_written_again_and_others_are_n
     worn = losses_now(plain)[0]
     limit = float((alone + worn) / 2)
     assert worn > alone + 0.05
-    checked = make_editor(**settings, consolidate_neighbours=1, consolidate_above=limit)
+    checked = make_editor(**settings, consolidate_in_turn=1, consolidate_above=limit)
     checked.edit(REQUESTS[0])
     assert checked.edit(REQUESTS[1]).extra["consolidated"] == ["0"]
     assert losses_now(checked)[0] <= limit
-    high = make_editor(**settings, consolidate_neighbours=1, consolidate_above=float(worn) + 1.0)
+    high = make_editor(**settings, consolidate_in_turn=1, consolidate_above=float(worn) + 1.0)
     high.edit(REQUESTS[0])
     assert high.edit(REQUESTS[1]).extra["consolidated"] == []
 
 
 @pytest.mark.parametrize("settings", [{"consolidate_every": -1}, {"consolidate_every": 1.5}, {"consolidate_above": -0.1},
-                                      {"consolidate_neighbours": -1}, {"consolidate_neighbours": 2.5}])
+                                      {"consolidate_in_turn": -1}, {"consolidate_in_turn": 2.5}])
 def test_bad_consolidation_settings_are_refused(settings):
     with pytest.raises(InvalidSettingsError, match=next(iter(settings))):
         MemoirHparams(**settings)

@@ -1,12 +1,12 @@
-"""What `consolidate_neighbours` pays per edit to check the K stored edits sharing most columns with it.
+"""What `consolidate_in_turn` pays per edit to check K stored edits.
 
-    python benchmarks/neighbour_check.py runs/results/mixed/adapter [--edits 50] [--neighbours 4]
+    python benchmarks/consolidation_check.py runs/results/mixed/adapter [--checks 50] [--in-turn 4]
 
-For `--edits` stored edits of a saved adapter (evenly spaced in the ledger), the K stored edits
-whose masks overlap each one's most are checked three ways, in this process: a whole-model forward
-per neighbour (the baseline), the editor's check the first time (it runs the model once per
-neighbour and keeps its lower layers) and the editor's check again (from the kept layers). Prints
-the mean seconds per check of each and that the three agree.
+`--checks` runs of K consecutive ledger rows (as `consolidate_in_turn` takes them), evenly spaced
+over a saved adapter's ledger, are checked three ways, in this process: a whole-model forward per
+stored edit (the baseline), the editor's check the first time (it runs the model once per edit
+and keeps its lower layers) and the editor's check again (from the kept layers). Prints the mean
+seconds per check of each and that the three agree.
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ def whole_model_losses(editor: MemoirEditor, pairs: list[tuple[str, str]], masks
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("adapter", help="an adapter folder with its ledger (the adapter/ of a `memoir edit` or `eval` --out)")
-    parser.add_argument("--edits", type=int, default=50, help="how many stored edits' neighbours to check")
-    parser.add_argument("--neighbours", type=int, default=4, help="K, as consolidate_neighbours")
+    parser.add_argument("--checks", type=int, default=50, help="how many checks of K stored edits to time")
+    parser.add_argument("--in-turn", type=int, default=4, help="K, as consolidate_in_turn")
     args = parser.parse_args()
     editor = MemoirEditor.from_pretrained(args.adapter)
     entries, masks = editor.ledger.entries, editor.memory.index.masks
     checks = []
-    for row in torch.linspace(args.neighbours, len(entries) - 1, args.edits).long().tolist():
-        rows = editor.memory.index.overlaps(masks[row : row + 1])[0, :row].topk(args.neighbours).indices.tolist()
+    for start in torch.linspace(0, len(entries) - args.in_turn, args.checks).long().tolist():
+        rows = list(range(start, start + args.in_turn))
         checks.append(([(entries[r].prompt, entries[r].target) for r in rows], masks[rows]))
     cached = StoredEditLosses(editor.model, editor.tokenizer)
     ways = {"whole model (baseline)": lambda p, m: whole_model_losses(editor, p, m), "cached, first": cached, "cached, again": cached}
@@ -49,7 +49,7 @@ def main() -> None:
     for name, check in ways.items():
         started = time.perf_counter()
         results[name] = torch.cat([check(pairs, rows_masks) for pairs, rows_masks in checks])
-        print(f"{name}: {(time.perf_counter() - started) / len(checks):.3f} s per check of {args.neighbours}")
+        print(f"{name}: {(time.perf_counter() - started) / len(checks):.3f} s per check of {args.in_turn}")
     baseline = results["whole model (baseline)"]
     gap = max(float((losses - baseline).abs().max()) for losses in results.values())
     print(f"{len(checks)} checks over {len(entries)} stored edits; largest loss difference from the baseline {gap:.2e}")
