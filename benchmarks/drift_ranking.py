@@ -19,7 +19,7 @@ import argparse
 
 import torch
 
-from eval_suites.protocol import Stream, mixed_order
+from eval_suites.protocol import Stream, interleaved, mixed_order
 from tune_memoir import fresh_editor, settings, train_requests
 from tune_mixed import interleaved_texts
 
@@ -50,8 +50,8 @@ def main() -> None:
     args = parser.parse_args()
     names, counts = args.data.split(","), [int(count) for count in args.num_edits.split(",")]
     streams = [Stream(name, train_requests(name, count)[:count]) for name, count in zip(names, counts)]
-    queues = [list(stream.requests) for stream in streams]
-    stream = [(names[label], queues[label].pop(0)) for label in mixed_order(streams, 0)]
+    order = mixed_order(streams, 0)
+    stream = list(zip([names[label] for label in order], interleaved(streams, order)))
     if not 2 * TOP <= args.stored <= len(stream) - args.probes:
         parser.error(f"--stored must be at least {2 * TOP} and, with --probes, at most the stream's {len(stream)} edits")
     config, hparams = settings(args.model, None, args.set)
@@ -61,11 +61,12 @@ def main() -> None:
     keys = [editor._stored_keys(entry, mask[None]) for entry, mask in zip(editor.ledger.entries, editor.memory.index.masks)]
     scores: dict[str, list[float]] = {"overlap": [], "residual change": [], "loss before": []}
     found: dict[str, list[int]] = {name: [] for name in scores}
+    after = editor.stored_losses()
     for name, request in stream[args.stored : args.stored + args.probes]:
-        earlier = len(editor.ledger.entries)
-        before, R = editor.stored_losses(), editor.memory.R.detach().clone()
+        earlier, before, R = len(after), after, editor.memory.R.detach().clone()
         editor.edit(request)
-        rise = editor.stored_losses(range(earlier)) - before
+        after = editor.stored_losses()  # the next probe's `before`, the new edit's own loss last
+        rise = after[:earlier] - before
         change = editor.memory.R.detach() - R
         masks = editor.memory.index.masks.float()
         rankings = {
@@ -76,12 +77,12 @@ def main() -> None:
         keys.append(editor._stored_keys(editor.ledger.entries[-1], editor.memory.index.masks[-1:]))
         positive = rise.clamp(min=0)
         top_share = float(positive.topk(TOP).values.sum() / positive.sum().clamp(min=1e-12))
-        print(f"{name:13s} max rise {float(rise.max()):.3f}, {int((rise > 1e-3).sum())} of {earlier} rise > 0.001, "
-              f"top {TOP} hold {top_share:.0%} of the rise; found of the top {TOP}: "
-              + ", ".join(f"{key} {hits(ranking, rise)}" for key, ranking in rankings.items()))
         for key, ranking in rankings.items():
             scores[key].append(spearman(ranking, rise))
             found[key].append(hits(ranking, rise))
+        print(f"{name:13s} max rise {float(rise.max()):.3f}, {int((rise > 1e-3).sum())} of {earlier} rise > 0.001, "
+              f"top {TOP} hold {top_share:.0%} of the rise; found of the top {TOP}: "
+              + ", ".join(f"{key} {found[key][-1]}" for key in rankings))
     print(f"\nmean over {args.probes} edits after {args.stored} stored (a random pick finds {TOP * TOP / args.stored:.2f}):")
     for key in scores:
         print(f"  {key:16s} Spearman with the rise {sum(scores[key]) / args.probes:+.3f}, "

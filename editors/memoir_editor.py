@@ -203,9 +203,9 @@ class MemoirEditor(Editor):
     def _consolidate_after_edit(self) -> list[str]:
         """The whole ledger every `consolidate_every`-th edit, else the next `consolidate_in_turn` earlier edits.
 
-        In turn rather than by shared mask columns: each new edit wears hundreds of stored edits down
-        by a little, and which of them rise most is not told by their overlap with it (README,
-        "Mixed stream"), so every stored edit is checked once every `earlier / K` edits instead.
+        In turn rather than by shared mask columns: which stored edits a new edit wears down is
+        hardly told by their overlap with it (README, "Mixed stream"), so every stored edit is
+        checked once every `earlier / K` edits instead.
         """
         if self.hparams.consolidate_every and self.ledger.written % self.hparams.consolidate_every == 0:
             return self.consolidate()

@@ -167,6 +167,12 @@ def mixed_order(streams: Sequence[Stream], seed: int) -> list[int]:
     return labels
 
 
+def interleaved(streams: Sequence[Stream], order: Sequence[int]) -> list[EditRequest]:
+    """The streams' requests in `order` (a `mixed_order`), each stream's taken in its own order."""
+    queues = [iter(stream.requests) for stream in streams]
+    return [next(queues[label]) for label in order]
+
+
 def run_mixed(
     make_editor: Callable[[], Editor],
     streams: Sequence[Stream],
@@ -191,8 +197,7 @@ def run_mixed(
     editor = make_editor()
     before = [_Before.of(editor, stream, batch_size, score, cache_unedited) for stream in streams]
     order = mixed_order(streams, seed)
-    queues = [iter(stream.requests) for stream in streams]
-    edits = editor.edit_stream([next(queues[label]) for label in order], on_edit)
+    edits = editor.edit_stream(interleaved(streams, order), on_edit)
     results = {}
     for label, (stream, scored) in enumerate(zip(streams, before)):
         own = [edit for edit, source in zip(edits, order) if source == label]
