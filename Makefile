@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast test-slow results results-routing results-mixed clean
+.PHONY: setup demo test test-fast test-slow results results-zsre results-temporal results-hallucination results-routing results-mixed clean
 
 setup: $(STAMP)
 
@@ -47,12 +47,20 @@ ZSRE_T ?= 1,10,100,1000
 TEMPORAL_T ?= 1,10,75
 HALLUCINATION_T ?= 1,10,100,600
 MIXED_T ?= 1000,600,75
-results: setup
+# Each part has its own target and rewrites only its own sections of RESULTS.md, each naming the commit it ran at.
+results: results-zsre results-temporal results-hallucination results-routing results-mixed
+
+results-zsre: setup
 	$(VENV)/bin/memoir eval --data zsre --num-edits $(ZSRE_T) --out $(RUNS)/zsre
+	$(PY) -m eval_suites.results $(RUNS) RESULTS.md
+
+results-temporal: setup
 	$(VENV)/bin/memoir eval --data temporal --num-edits $(TEMPORAL_T) --out $(RUNS)/temporal
+	$(PY) -m eval_suites.results $(RUNS) RESULTS.md
+
+results-hallucination: setup
 	$(VENV)/bin/memoir eval --data hallucination --num-edits $(HALLUCINATION_T) --batch-size 4 --out $(RUNS)/hallucination
-	$(MAKE) results-routing
-	$(MAKE) results-mixed
+	$(PY) -m eval_suites.results $(RUNS) RESULTS.md
 
 # The routing table: where paraphrases and neighbours go with the shipped routing, without its margin stage,
 # and with the paper's routing; and the paper's whole method on ZsRE (T=100; its greedy context prefixes
@@ -62,6 +70,7 @@ results-routing: setup
 	$(PY) benchmarks/routing_diagnostic.py --data zsre --stored 100,1000 --set min_margin=none --out $(RUNS)/routing/no-margin.json
 	$(PY) benchmarks/routing_diagnostic.py --data zsre --stored 100,1000 --config smollm2-135m-paper --out $(RUNS)/routing/paper.json
 	$(VENV)/bin/memoir eval --data zsre --num-edits 100 --config smollm2-135m-paper --out $(RUNS)/zsre-paper
+	$(PY) -m eval_suites.results $(RUNS) RESULTS.md
 
 results-mixed: setup
 	$(VENV)/bin/memoir eval --data zsre,hallucination,temporal --num-edits $(MIXED_T) --batch-size 4 --out $(RUNS)/mixed

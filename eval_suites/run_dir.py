@@ -7,8 +7,9 @@ the previous complete file (or none), never a truncated one that a report would 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from eval_suites.errors import RunDirError
 from memoir.saving import write_atomic
@@ -25,9 +26,23 @@ def _jsonl(rows: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
+def source_commit() -> Optional[str]:
+    """The git commit this code runs at, "+changes" when its tracked files differ from it, so that
+    a results table can name what it measured; None when the code is not a git checkout."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):  # no git, or not a checkout (an installed wheel)
+        return None
+    return head.stdout.strip() + ("+changes" if status.stdout.strip() else "")
+
+
 def metrics_document(result: RunResult) -> dict[str, Any]:
-    """What `metrics.json` holds: the run's metrics, with the unedited scores under `unedited`."""
-    return {**result.metrics, UNEDITED: result.unedited}
+    """What `metrics.json` holds: the run's metrics and the commit they were measured at, with the
+    unedited scores under `unedited`."""
+    return {**result.metrics, "commit": source_commit(), UNEDITED: result.unedited}
 
 
 def save_run(result: RunResult, out_dir: str | Path) -> Path:
