@@ -32,6 +32,7 @@ from editors.memoir_hparams import MemoirHparams
 from eval_suites.shipped_background import suite_background_texts, suite_idf_texts
 from memoir.defaults import load_defaults
 from memoir.saving import write_atomic
+from eval_suites.run_dir import source_commit
 from eval_suites.suites import resolve_data, suite_path, with_neighbour_probes
 from settings_overrides import parse_overrides
 
@@ -115,7 +116,7 @@ def main() -> None:
     model = memoir.MemoirModel.from_pretrained(args.model, config=config)
     texts = suite_background_texts(args.data)
     editor = MemoirEditor(model, memoir.load_tokenizer(args.model), hparams, texts, idf_texts=suite_idf_texts())
-    settings = {"config": editor.model.peft_config["default"].to_dict() | {"peft_type": "MEMOIR"}}
+    settings = {"config": editor.model.peft_config["default"].to_dict() | {"peft_type": "MEMOIR"}, "commit": source_commit()}
     print(json.dumps(settings, default=str))
     rows = []
     for stored in sorted(int(n) for n in args.stored.split(",")):

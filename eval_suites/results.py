@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import sys
+from functools import partial
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 import torch
 
@@ -60,7 +62,8 @@ def suite_section(suite: str, folder: Path) -> str:
     if not runs:
         return f"## {suite}\n\nNo completed runs in `{folder}`.\n"
     figure = plot_runs(runs, folder / f"{suite}.png")
-    parts = [f"## {suite}\n", markdown_table(runs), f"\nFigure: `{figure}` (regenerated with the runs, not committed).\n"]
+    parts = [f"## {suite}\n", measured_at(load_metrics(run) for run in runs), markdown_table(runs),
+             f"\nFigure: `{figure}` (regenerated with the runs, not committed).\n"]
     longest = runs[-1]
     parts.append(f"\nScores by edit age after all T = {load_metrics(longest)['num_edits']} edits (oldest edits first; "
                  f"`memoir report {longest} --by-age {AGE_BLOCKS}`):\n\n" + age_table(longest, AGE_BLOCKS))
@@ -87,24 +90,26 @@ def single_suite_metrics(folder: Path, num_edits: int) -> Optional[dict]:
 
 def mixed_section(root: Path) -> str:
     """Each suite of the mixed stream beside its own single-suite run of the same records."""
-    rows = []
+    rows, mixed_runs = [], []
     for run in sorted(p for p in (root / MIXED).iterdir() if (p / "metrics.json").is_file()):
         mixed = load_metrics(run)
         alone = single_suite_metrics(root / run.name, mixed["num_edits"])
+        mixed_runs.append(mixed)
         rows += [{**metrics, "suite": run.name, "stream": label}
                  for label, metrics in (("own suite only", alone), ("mixed stream", mixed)) if metrics is not None]
     return (
         "## mixed stream\n\nAll suites' edits in one seeded order (`memoir eval --data zsre,hallucination,temporal`), "
-        "each suite scored after the last edit, beside its own single-suite run:\n\n"
-        + format_table(rows, leading={"suite": "suite", "stream": "stream", "num_edits": "T"})
+        "each suite scored after the last edit, beside its own single-suite run (its section above):\n\n"
+        + measured_at(mixed_runs) + format_table(rows, leading={"suite": "suite", "stream": "stream", "num_edits": "T"})
     )
 
 
 def routing_section(root: Path) -> str:
     """Where each routing setting sends paraphrases and neighbours, beside its ZsRE scores at the same T."""
-    rows = []
+    rows, documents = [], []
     for path in sorted((root / ROUTING).glob("*.json")):
-        for figures in json.loads(path.read_text())["rows"]:
+        documents.append(json.loads(path.read_text()))
+        for figures in documents[-1]["rows"]:
             run = root / ROUTING_RUNS.get(path.stem, path.stem)
             scores = single_suite_metrics(run, figures["stored"]) or {}
             rows.append({"setting": path.stem, **figures, **{k: scores[k] for k in ("gen", "loc", "loc_neighbour") if k in scores},
@@ -114,22 +119,40 @@ def routing_section(root: Path) -> str:
         "--out runs/results/routing/SETTING.json`; 'shipped' is configs/smollm2-135m.yaml, 'no-margin' the same "
         "with `--set min_margin=none`, 'paper' configs/smollm2-135m-paper.yaml), beside the scores of that "
         "setting's ZsRE run after the same number of edits:\n\n"
-        + format_table(rows, leading=ROUTING_COLUMNS, trailing={
+        + measured_at(documents) + format_table(rows, leading=ROUTING_COLUMNS, trailing={
             "mean_overlap_between_edits": "mean mask overlap", "bytes_per_edit": "bytes per edit", "s_per_edit": "s/edit"})
     )
 
 
+def measured_at(runs: Iterable[dict]) -> str:
+    """The line naming the commit(s) a section's runs were measured at, so that a section kept from
+    an earlier `make results` says so; empty for runs that did not record one."""
+    commits = sorted({metrics["commit"] for metrics in runs if metrics.get("commit")})
+    return f"Measured at commit {', '.join(commits)}.\n\n" if commits else ""
+
+
+def kept_sections(out: Path) -> dict[str, str]:
+    """The sections of an existing RESULTS.md, by heading: those whose runs are not at hand stay as they are."""
+    if not out.is_file():
+        return {}
+    sections = re.split(r"^(?=## )", out.read_text(encoding="utf-8"), flags=re.MULTILINE)[1:]
+    return {section.splitlines()[0][3:]: section.rstrip("\n") + "\n" for section in sections}
+
+
 def write_results(root: Path, out: Path) -> Path:
-    sections = [suite_section(suite, root / suite) for suite in SUITE_ORDER if (root / suite).is_dir()]
-    if (root / MIXED).is_dir():
-        sections.append(mixed_section(root))
-    if (root / ROUTING).is_dir():
-        sections.append(routing_section(root))
+    """RESULTS.md from the run folders under `root`; a section whose folder is missing (a part of
+    `make results` not rerun) is kept from `out` as it was."""
+    parts = [(suite, root / suite, partial(suite_section, suite, root / suite)) for suite in SUITE_ORDER]
+    parts += [("mixed stream", root / MIXED, partial(mixed_section, root)), ("routing", root / ROUTING, partial(routing_section, root))]
+    kept = kept_sections(out)
+    sections = [build() if folder.is_dir() else kept[name] for name, folder, build in parts if folder.is_dir() or name in kept]
     header = (
         "# Results\n\n"
         "Regenerate with `make results`: it edits and scores every suite on SmolLM2-135M-Instruct, in about\n"
-        "3 hours on 2 CPU cores (ZsRE 30 minutes, temporal 20, hallucination over an hour, then the routing\n"
-        "runs and the mixed stream; the Makefile sets the counts of edits T per suite).\n"
+        "5 hours on 2 CPU cores (ZsRE 30 minutes, temporal 20, hallucination over an hour, then the routing\n"
+        "runs and the mixed stream; the Makefile sets the counts of edits T per suite). Each part has its own\n"
+        "target (`make results-zsre`, `results-temporal`, `results-hallucination`, `results-routing`,\n"
+        "`results-mixed`) that rewrites its own sections and keeps the others; each section names its commit.\n"
         "Protocol: EasyEdit's sequential one, as in WISE and MEMOIR: all T edits\n"
         "first, then every one of the T records is scored on the final model; one stream per suite is\n"
         "scored at each T. 'fires on unrelated' is the fraction of locality prompts on which the memory\n"

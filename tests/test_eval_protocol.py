@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import torch
@@ -222,6 +223,9 @@ def test_a_run_dir_holds_metrics_records_edits_and_the_table(tmp_path):
     assert table[0].startswith("| method | model | T | Rel | Gen | OOD | Loc | PPL |")
     assert table[2].startswith("| unedited | tiny | 3 |") and table[3].startswith("| lookup | tiny | 3 |")
     assert sorted(path.name for path in run.iterdir()) == ["edits.jsonl", "metrics.json", "records.jsonl", "table.md"]
+    # the commit the run was measured at (tests run in a git checkout: CI's is a clone), "+changes" if edited
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert metrics["commit"] in (head, head + "+changes")
 
 
 def test_report_draws_and_tabulates_several_runs(tmp_path):

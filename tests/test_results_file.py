@@ -58,3 +58,19 @@ def test_the_routing_table_puts_each_settings_figures_beside_its_zsre_run_at_the
     assert "| shipped | 10 | 0.700 | 0.900 | 0.710 | 0.950 | 0.030 | 0.000 | 0.000 | 0.800 | 1.000 | 0.970 | 0.390 | 4608 | 0.500 |" in routing
     assert "| paper | 10 | 0.700 | 0.900 | 0.710 | 0.950 | 0.030 | 0.000 | 0.000 | – | – | – | 0.390 | 4608 | – |" in routing  # no zsre-paper run
     assert "| shipped | 1000 | 0.700 |" in routing and routing.count("\n| ") == 5  # header and four rows
+
+
+def test_a_rerun_part_rewrites_its_own_sections_and_keeps_the_others_with_their_commits(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    write_run(tmp_path / "first" / "zsre" / "t10", 10, 0.9)
+    write_run(tmp_path / "first" / "temporal" / "t10", 10, 0.7)
+    for suite, commit in (("zsre", "aaaaaaa"), ("temporal", "bbbbbbb")):
+        path = tmp_path / "first" / suite / "t10" / "metrics.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"commit": commit}))
+    write_results(tmp_path / "first", out)
+    write_run(tmp_path / "again" / "zsre" / "t10", 10, 0.6)  # only ZsRE rerun, by code that records no commit
+    text = write_results(tmp_path / "again", out).read_text()
+    zsre, temporal = text[text.index("## zsre"):text.index("## temporal")], text[text.index("## temporal"):]
+    assert "| memoir | smollm2-135m | 10 | 0.600 |" in zsre and "Measured at commit" not in zsre
+    assert "Measured at commit bbbbbbb." in temporal and "| memoir | smollm2-135m | 10 | 0.700 |" in temporal
+    assert text.count("## ") == 2 and text.startswith("# Results\n")
