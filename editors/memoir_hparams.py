@@ -17,6 +17,11 @@ PREFIX_MODES = ("greedy", "sampled", "none")
 logger = logging.getLogger(__name__)
 
 
+# Settings of earlier releases and what replaced each, so that a config still naming one is told what to write.
+REPLACED = {"consolidate_neighbours": "consolidate_in_turn: K (the next K earlier edits in turn; the K sharing most "
+                                      "mask columns with the new edit hardly include those it wears down)"}
+
+
 @dataclass
 class MemoirHparams:
     """Optimisation of one edit. Defaults are the paper's LLaMA-3-8B values; per-model files in
@@ -80,6 +85,9 @@ class MemoirHparams:
             raise InvalidSettingsError(f"the editor settings must be a mapping of names to values, got {type(values).__name__}.")
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
+        gone = sorted(map(str, unknown & set(REPLACED)))
+        if gone:
+            raise InvalidSettingsError(f"The editor setting {gone[0]!r} is gone: use {REPLACED[gone[0]]}.")
         if unknown:
             raise InvalidSettingsError(f"Unknown editor hyperparameters {sorted(map(str, unknown))}; known: {sorted(known)}.")
         converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}

@@ -91,6 +91,8 @@ def test_fresh_memory_without_background_texts_takes_the_shipped_ones():
 def test_unknown_hyperparameter_is_refused():
     with pytest.raises(ValueError, match="Unknown editor hyperparameters"):
         MemoirHparams.from_dict({"learning_rate": 1.0})
+    with pytest.raises(InvalidSettingsError, match="'consolidate_neighbours' is gone: use consolidate_in_turn"):
+        MemoirHparams.from_dict({"consolidate_neighbours": 4})
 
 
 def test_bfloat16_model_trains_a_float32_R():
