@@ -110,8 +110,12 @@ class MemoirModel(BaseTuner):
 
     @torch.no_grad()
     def pooled_prompt_activations(self, **inputs: Any) -> torch.Tensor:
-        """(B, D) prompt-pooled inputs of the wrapped down_proj for a batch (before the background shift)."""
-        self.model(**inputs)
+        """(B, D) prompt-pooled inputs of the wrapped down_proj for a batch (before the background shift).
+
+        The LM head runs on the last position only: its logits are not wanted, and over the whole
+        vocabulary they cost more than the layers do.
+        """
+        self.model(**inputs, logits_to_keep=1)
         return self.memoir_layer.context.pooled
 
     @classmethod
