@@ -5,8 +5,9 @@
 `--checks` runs of K consecutive ledger rows (as `consolidate_in_turn` takes them), evenly spaced
 over a saved adapter's ledger, are checked three ways, in this process: a whole-model forward per
 stored edit (the baseline), the editor's check the first time (it runs the model once per edit
-and keeps its lower layers) and the editor's check again (from the kept layers). Prints the mean
-seconds per check of each and that the three agree.
+and keeps its lower layers), the editor's check again (from the kept layers, the LM head once for
+the K) and the same with the LM head run per edit. Prints the mean seconds per check of each and
+that they agree.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def whole_model_losses(editor: MemoirEditor, pairs: list[tuple[str, str]], masks
     return torch.tensor(losses)
 
 
+@torch.no_grad()
+def one_at_a_time(cached: StoredEditLosses, pairs: list[tuple[str, str]], masks: torch.Tensor) -> torch.Tensor:
+    """The kept-layer check with the LM head run per stored edit rather than once for the K (as before)."""
+    return torch.tensor([cached.kept(pair, mask[None]).under(mask[None]).item() for pair, mask in zip(pairs, masks)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("adapter", help="an adapter folder with its ledger (the adapter/ of a `memoir edit` or `eval` --out)")
@@ -44,7 +51,8 @@ def main() -> None:
         rows = list(range(start, start + args.in_turn))
         checks.append(([(entries[r].prompt, entries[r].target) for r in rows], masks[rows]))
     cached = StoredEditLosses(editor.model, editor.tokenizer)
-    ways = {"whole model (baseline)": lambda p, m: whole_model_losses(editor, p, m), "cached, first": cached, "cached, again": cached}
+    ways = {"whole model (baseline)": lambda p, m: whole_model_losses(editor, p, m), "cached, first": cached,
+            "cached, again": cached, "cached, again, LM head per edit": lambda p, m: one_at_a_time(cached, p, m)}
     results = {}
     for name, check in ways.items():
         started = time.perf_counter()

@@ -53,12 +53,16 @@ class StoredEditLosses:
 
     @torch.no_grad()
     def __call__(self, pairs: Sequence[tuple[str, str]], masks: torch.Tensor) -> torch.Tensor:
-        """(N,) loss of each (prompt, target) pair's target after its prompt, under its own row of the (N, D) masks."""
-        losses = torch.zeros(len(pairs))
-        for row, pair in enumerate(pairs):
-            mask = masks[row : row + 1]
-            losses[row] = self.kept(pair, mask).under(mask).item()
-        return losses
+        """(N,) loss of each (prompt, target) pair's target after its prompt, under its own row of the (N, D) masks.
+
+        Each edit runs the layers above R on its own; the LM head runs once over all their target positions.
+        """
+        if not pairs:
+            return torch.zeros(0)
+        kept = [self.kept(pair, masks[row : row + 1]) for row, pair in enumerate(pairs)]
+        states = [loss.target_states(masks[row : row + 1]) for row, loss in enumerate(kept)]
+        logits = kept[0].head(torch.cat(states)).split([len(s) for s in states])
+        return torch.stack([loss.loss_of(rows).float() for loss, rows in zip(kept, logits)]).cpu()
 
     def kept(self, pair: tuple[str, str], mask: torch.Tensor) -> CachedEditLoss:
         """The (prompt, target) pair's plain row with its lower layers run, kept for the next check; `mask` is the

@@ -81,11 +81,22 @@ class CachedEditLoss:
 
     def under(self, mask: torch.Tensor) -> torch.Tensor:
         """The loss with `mask` forced on every row: the edit's own while it trains, a stored one's when checked."""
+        return self.loss_of(self.head(self.target_states(mask)))
+
+    def target_states(self, mask: torch.Tensor) -> torch.Tensor:
+        """(N, hidden) final-normed states at the target positions with `mask` forced: what the LM head reads.
+
+        Apart from `loss_of` so that checks of several stored edits share one pass of the LM head,
+        whose weights (vocabulary x hidden) take longer to read than the layers above R take to run.
+        """
         hidden = self.h
         with self.tuner.forcing_masks(mask):
             for layer, kwargs in zip(self.layers, self.layer_kwargs):
                 hidden = _first(layer(hidden, **kwargs))
-        logits = self.head(self.norm(hidden[self.batch.target_rows, self.batch.target_positions]))
+        return self.norm(hidden[self.batch.target_rows, self.batch.target_positions])
+
+    def loss_of(self, logits: torch.Tensor) -> torch.Tensor:
+        """The loss of the LM head's `logits` at the target positions."""
         if self.softcap:  # Gemma-style final logit soft-capping, as its ForCausalLM applies it
             logits = torch.tanh(logits / self.softcap) * self.softcap
         return row_loss(logits, self.batch)
