@@ -28,13 +28,16 @@ def _jsonl(rows: list[dict[str, Any]]) -> str:
 
 def source_commit() -> Optional[str]:
     """The git commit this code runs at, "+changes" when its tracked files differ from it, so that
-    a results table can name what it measured; None when the code is not a git checkout."""
+    a results table can name what it measured; None when the code is not a git checkout of its own
+    (an installed wheel, even one in a virtual environment inside some other repository)."""
     root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return None
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
         status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                                 capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):  # no git, or not a checkout (an installed wheel)
+    except (OSError, subprocess.CalledProcessError):  # no git program, or a damaged checkout
         return None
     return head.stdout.strip() + ("+changes" if status.stdout.strip() else "")
 
