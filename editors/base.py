@@ -57,9 +57,13 @@ class Editor(ABC):
         return results
 
     @torch.no_grad()
-    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits of the edited model; `prompt_mask` marks the prompt part of each row."""
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask)).logits
+    def logits(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_mask: torch.Tensor, logits_to_keep: int = 0
+    ) -> torch.Tensor:
+        """Teacher-forced logits of the edited model; `prompt_mask` marks the prompt part of each row.
+        Of the last `logits_to_keep` columns only (0: all), as transformers keeps them."""
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask),
+                          logits_to_keep=logits_to_keep).logits
 
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int) -> torch.Tensor:

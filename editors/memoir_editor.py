@@ -376,10 +376,13 @@ class MemoirEditor(Editor):
         R.copy_(before + high * step)
         return loss
 
-    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor:
+    def logits(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_mask: torch.Tensor, logits_to_keep: int = 0
+    ) -> torch.Tensor:
         with torch.no_grad():
             return self.model(
-                input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask), prompt_mask=prompt_mask
+                input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask), prompt_mask=prompt_mask,
+                logits_to_keep=logits_to_keep,
             ).logits
 
     @torch.no_grad()

@@ -92,6 +92,10 @@ class TeacherForcedBatch:
     def to(self, device: torch.device | str) -> "TeacherForcedBatch":
         return TeacherForcedBatch(*(getattr(self, f.name).to(device) for f in fields(self)))
 
+    def last_columns(self, count: int) -> "TeacherForcedBatch":
+        """The batch's last `count` columns: what logits kept for those columns align with."""
+        return TeacherForcedBatch(*(getattr(self, f.name)[:, -count:] for f in fields(self)))
+
     @property
     def target_rows(self) -> torch.Tensor:
         return self.target_mask.nonzero(as_tuple=True)[0]

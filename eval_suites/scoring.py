@@ -42,8 +42,13 @@ def _chunks(items: Sequence[Any], size: int) -> list[tuple[int, Sequence[Any]]]:
 
 
 def _forward(editor: Editor, pairs: list[Pair]) -> tuple[torch.Tensor, TeacherForcedBatch]:
+    """Teacher-forced logits of the left-padded `pairs` and the batch they align with: the last
+    columns only, from the one before the longest target, since the LM head over the whole
+    vocabulary at every prompt column would cost more than all the layers."""
     batch = teacher_forced_batch(editor.tokenizer, pairs).to(_device(editor))
-    return editor.logits(batch.input_ids, batch.attention_mask, batch.prompt_mask), batch
+    keep = int(batch.target_mask.sum(dim=1).max()) + 1
+    logits = editor.logits(batch.input_ids, batch.attention_mask, batch.prompt_mask, logits_to_keep=keep)
+    return logits, batch.last_columns(keep)
 
 
 def locality_pair(request: EditRequest) -> Optional[Pair]:

@@ -12,12 +12,13 @@ from conftest import tiny_model
 from editors.base import EditResult, Editor
 from editors.edit_data import load_edit_data
 from editors.request import EditRequest
-from editors.teacher_forcing import target_ids
+from editors.teacher_forcing import target_ids, teacher_forced_batch
 from eval_suites.errors import ProtocolError, RunDirError, UnknownDataError
 from eval_suites.protocol import run_sequential
 from eval_suites.report import markdown_table, plot_runs
 from eval_suites.run_dir import save_run
-from eval_suites.scoring import score_records, unedited_locality
+from eval_suites.metrics import perplexity, token_accuracy
+from eval_suites.scoring import _forward, score_records, unedited_locality
 from eval_suites.suites import SUITES, data_records, resolve_data, suite_path, suite_train_path
 from tiny_tokenizer import word_tokenizer
 
@@ -77,7 +78,7 @@ class LookupEditor(Editor):
             self.pending.clear()
         return EditResult(request.id, steps=1, loss=0.0, seconds=0.0)
 
-    def logits(self, input_ids, attention_mask, prompt_mask):
+    def logits(self, input_ids, attention_mask, prompt_mask, logits_to_keep=0):
         self.calls.append("logits")
         logits = super().logits(input_ids, attention_mask, prompt_mask).clone()
         for row in range(len(input_ids)):
@@ -86,7 +87,7 @@ class LookupEditor(Editor):
             for offset, token in enumerate(target):
                 logits[row, last_prompt_column + offset] = -1e4
                 logits[row, last_prompt_column + offset, token] = 1e4
-        return logits
+        return logits[:, -logits_to_keep:]
 
     def generate(self, input_ids, attention_mask, max_new_tokens):
         self.calls.append("generate")
@@ -195,6 +196,19 @@ def test_scores_do_not_depend_on_batching_and_left_padding():
         assert alone["rel"] == padded["rel"] and alone["gen"] == padded["gen"]
         assert alone["ppl"] == pytest.approx(padded["ppl"], rel=1e-4)
         assert padded["loc"] in (None, 1.0)
+
+
+def test_scoring_reads_only_the_columns_its_targets_need_and_scores_as_the_whole_row_would():
+    editor = NoopEditor(tiny_model(), word_tokenizer())
+    pairs = [("Eiffel Tower is in", "Paris France"), ("Who wrote", "Shakespeare")]
+    logits, kept = _forward(editor, pairs)
+    whole = teacher_forced_batch(editor.tokenizer, pairs)
+    everything = editor.logits(whole.input_ids, whole.attention_mask, whole.prompt_mask)
+    assert logits.shape[1] == int(whole.target_mask.sum(dim=1).max()) + 1 < everything.shape[1]
+    torch.testing.assert_close(logits, everything[:, -logits.shape[1]:])
+    assert token_accuracy(logits, kept.input_ids, kept.target_mask) == token_accuracy(everything, whole.input_ids, whole.target_mask)
+    assert perplexity(logits, kept.input_ids, kept.target_mask) == pytest.approx(
+        perplexity(everything, whole.input_ids, whole.target_mask), rel=1e-5)
 
 
 def test_generation_through_the_base_model_is_cut_after_the_target_length():
