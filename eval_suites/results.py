@@ -62,7 +62,7 @@ def suite_section(suite: str, folder: Path) -> str:
     if not runs:
         return f"## {suite}\n\nNo completed runs in `{folder}`.\n"
     figure = plot_runs(runs, folder / f"{suite}.png")
-    parts = [f"## {suite}\n", measured_at(load_metrics(run) for run in runs), markdown_table(runs),
+    parts = [f"## {suite}\n", measured_at(load_metrics(run) for run in runs) + markdown_table(runs),
              f"\nFigure: `{figure}` (regenerated with the runs, not committed).\n"]
     longest = runs[-1]
     parts.append(f"\nScores by edit age after all T = {load_metrics(longest)['num_edits']} edits (oldest edits first; "
