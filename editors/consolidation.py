@@ -59,8 +59,9 @@ class StoredEditLosses:
         """
         if not pairs:
             return torch.zeros(0)
-        kept = [self.kept(pair, masks[row : row + 1]) for row, pair in enumerate(pairs)]
-        states = [loss.target_states(masks[row : row + 1]) for row, loss in enumerate(kept)]
+        row_masks = [masks[row : row + 1] for row in range(len(pairs))]
+        kept = [self.kept(pair, mask) for pair, mask in zip(pairs, row_masks)]
+        states = [loss.target_states(mask) for loss, mask in zip(kept, row_masks)]
         logits = kept[0].head(torch.cat(states)).split([len(s) for s in states])
         return torch.stack([loss.loss_of(rows).float() for loss, rows in zip(kept, logits)]).cpu()
 
