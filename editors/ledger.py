@@ -5,7 +5,9 @@ Row i of `entries` describes row i of the memory's stored masks (`memory.index`)
 together (an edit appends to the stored ones, a forget moves a row from stored to forgotten, a
 re-edit of the same prompt drops the old row) and saved together, atomically, by
 `MemoirEditor.save`. `written` counts every edit ever written into the adapter, forgotten or
-replaced ones included: a resumed run knows from it how far it got.
+replaced ones included: a resumed run knows from it how far it got. `next_check` is the stored
+row that consolidation in turn checks next, kept here so that a resumed run checks what an
+uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -47,11 +49,13 @@ class LedgerEntry:
 
 @dataclass
 class Ledger:
-    """The stored edits in mask-row order, the forgotten ones likewise, and the count of edits ever written."""
+    """The stored edits in mask-row order, the forgotten ones likewise, the count of edits ever written
+    and the stored row consolidation in turn checks next."""
 
     entries: list[LedgerEntry] = field(default_factory=list)
     written: int = 0
     forgotten: list[LedgerEntry] = field(default_factory=list)
+    next_check: int = 0
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -88,14 +92,20 @@ class Ledger:
 
     def remove(self, row: int) -> LedgerEntry:
         """Drop a stored edit that a new edit of the same prompt replaces."""
-        return self.entries.pop(row)
+        return self._pop(row)
 
     def forget(self, row: int) -> LedgerEntry:
         """Move a stored edit to the forgotten ones, stamped with the time."""
-        entry = self.entries.pop(row)
+        entry = self._pop(row)
         entry.forgotten_at = LedgerEntry.now()
         self.forgotten.append(entry)
         return entry
+
+    def _pop(self, row: int) -> LedgerEntry:
+        """Take a stored row out; the rows after it move up one, and the next check with them."""
+        if row < self.next_check:
+            self.next_check -= 1
+        return self.entries.pop(row)
 
     def check_matches(self, num_masks: int, num_forgotten: int, where: str) -> None:
         if (len(self), len(self.forgotten)) != (num_masks, num_forgotten):
@@ -106,7 +116,8 @@ class Ledger:
             )
 
     def to_json(self) -> str:
-        document = {"format": FORMAT, "written": self.written, "edits": self.rows(), "forgotten": self.forgotten_rows()}
+        document = {"format": FORMAT, "written": self.written, "next_check": self.next_check,
+                    "edits": self.rows(), "forgotten": self.forgotten_rows()}
         return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
 
     @classmethod
@@ -115,7 +126,8 @@ class Ledger:
             document = json.loads(text)
             entries = [LedgerEntry(**row) for row in document["edits"]]
             forgotten = [LedgerEntry(**row) for row in document["forgotten"]]
-            return cls(entries, int(document["written"]), forgotten)
+            # Ledgers saved before `next_check` was kept start the round at the oldest edit.
+            return cls(entries, int(document["written"]), forgotten, int(document.get("next_check", 0)))
         except (ValueError, KeyError, TypeError) as error:
             raise LedgerError(f"{where} is not a MEMOIR ledger ({error}); restore it from the adapter's source.") from None
 

@@ -73,7 +73,6 @@ class MemoirEditor(Editor):
         self.memory = model.base_model.memory
         self.ledger = self._ledger_for_memory(ledger)
         self._stored_edit_losses = StoredEditLosses(model, tokenizer)
-        self._next_check = 0  # the ledger row `consolidate_in_turn` checks next; a loaded editor starts at the oldest
         if self.memory.num_edits == 0 and not self.memory.background.any():
             texts = shipped_background_texts() if background_texts is None else background_texts
             self.memory.background.copy_(background_mean(model, tokenizer, texts[: self.hparams.num_background_texts]))
@@ -213,8 +212,8 @@ class MemoirEditor(Editor):
         count = min(self.hparams.consolidate_in_turn, earlier)
         if count == 0:
             return []
-        rows = [(self._next_check + step) % earlier for step in range(count)]
-        self._next_check = (rows[-1] + 1) % earlier
+        rows = [(self.ledger.next_check + step) % earlier for step in range(count)]
+        self.ledger.next_check = (rows[-1] + 1) % earlier
         return self.consolidate(rows)
 
     def _rewrite(self, entry: LedgerEntry, mask: torch.Tensor) -> None:

@@ -8,6 +8,8 @@ import torch
 from editors.consolidation import StoredEditLosses
 from editors.edit_loss import NaiveEditLoss
 from editors.errors import InvalidSettingsError
+from editors.ledger import Ledger
+from editors.memoir_editor import MemoirEditor
 from editors.memoir_hparams import MemoirHparams
 from editors.request import EditRequest
 from editors.teacher_forcing import teacher_forced_batch
@@ -103,12 +105,36 @@ def test_every_nth_edit_consolidates_and_its_result_names_what_was_written_again
     assert "consolidated" not in make_editor(prefix_mode="none").edit(REQUESTS[0]).extra
 
 
+MORE = [EditRequest(str(3 + n), f"where is the tower number {n}", f"w{70 + n}") for n in range(3)]
+
+
 def test_after_each_edit_the_next_earlier_edits_are_checked_in_turn_oldest_first():
     editor = make_editor(prefix_mode="none", consolidate_in_turn=2, consolidate_above=0.0)
-    more = [EditRequest(str(3 + n), f"where is the tower number {n}", f"w{70 + n}") for n in range(3)]
-    checked = [editor.edit(request).extra["consolidated"] for request in [*REQUESTS, *more]]
+    checked = [editor.edit(request).extra["consolidated"] for request in [*REQUESTS, *MORE]]
     # Above 0.0 every check writes again; the round goes on where it stopped and wraps at the newest earlier edit.
     assert checked == [[], ["0"], ["0", "1"], ["0", "1"], ["2", "3"], ["0", "1"]]
+
+
+def test_an_editor_on_a_saved_ledger_goes_on_with_the_round_where_it_stopped():
+    settings = dict(prefix_mode="none", consolidate_in_turn=2, consolidate_above=0.0)
+    editor = make_editor(**settings)
+    for request in [*REQUESTS, MORE[0]]:
+        editor.edit(request)
+    saved = Ledger.from_json(editor.ledger.to_json())
+    assert saved.next_check == 2
+    resumed = MemoirEditor(editor.model, editor.tokenizer, editor.hparams, prefixes=editor.prefixes, ledger=saved)
+    assert [resumed.edit(request).extra["consolidated"] for request in MORE[1:]] == [["2", "3"], ["0", "1"]]
+
+
+def test_taking_an_edit_out_before_the_next_check_moves_the_round_with_the_rows():
+    editor = make_editor(prefix_mode="none", consolidate_in_turn=2, consolidate_above=1e9)
+    for request in [*REQUESTS, MORE[0]]:
+        editor.edit(request)
+    assert editor.ledger.next_check == 2
+    editor.forget("0")
+    assert editor.ledger.next_check == 1 and editor.ledger.entries[1].id == "2"
+    editor.forget("3")
+    assert editor.ledger.next_check == 1
 
 
 def test_a_neighbour_worn_down_by_the_new_edit_is_written_again_and_others_are_not():
