@@ -40,14 +40,13 @@ from settings_overrides import parse_overrides
 @torch.no_grad()
 def route(editor: MemoirEditor, prompts: list[str], batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(fires, index of the best stored edit, its mask overlap) for each prompt."""
-    layer = editor.model.base_model.memoir_layer
     fires, index, overlap = [], [], []
     for start in range(0, len(prompts), batch_size):
         encoded = editor.tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True)
-        editor.model(**encoded.to(editor.model.device), logits_to_keep=1)
-        fires.append(layer.routing.active.cpu())
-        index.append(layer.routing.index.cpu())
-        overlap.append(layer.routing.overlap.cpu())
+        routing = editor.model.base_model.route_prompts(**encoded.to(editor.model.device)).routing
+        fires.append(routing.active.cpu())
+        index.append(routing.index.cpu())
+        overlap.append(routing.overlap.cpu())
     return torch.cat(fires), torch.cat(index), torch.cat(overlap)
 
 

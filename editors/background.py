@@ -50,7 +50,7 @@ def background_mean(
     total = None
     for start in range(0, len(texts), batch_size):
         encoded = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True).to(peft_model.device)
-        pooled = tuner.pooled_prompt_activations(**encoded).float().sum(dim=0)
+        pooled = tuner.route_prompts(**encoded).pooled.float().sum(dim=0)
         total = pooled if total is None else total + pooled
     return total / len(texts)
 

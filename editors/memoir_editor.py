@@ -290,7 +290,7 @@ class MemoirEditor(Editor):
         captured: dict[str, torch.Tensor] = {}
         hook = self.model.base_model.memoir_layer.register_forward_pre_hook(lambda m, args: captured.update(x=args[0]))
         try:
-            pooled = self.model.base_model.pooled_prompt_activations(**plain, prompt_mask=batch.prompt_mask[:1])
+            pooled = self.model.base_model.route_prompts(**plain, prompt_mask=batch.prompt_mask[:1]).pooled
         finally:
             hook.remove()
         return pooled, captured["x"]
@@ -391,7 +391,6 @@ class MemoirEditor(Editor):
         for start in range(0, len(prompts), batch_size):
             chunk = prompts[start : start + batch_size]
             encoded = self.tokenizer(chunk, return_tensors="pt", padding=True).to(self.model.device)
-            self.model(**encoded, logits_to_keep=1)
-            routing = self.model.base_model.memoir_layer.routing
+            routing = self.model.base_model.route_prompts(**encoded).routing
             fired += 0 if routing is None else int(routing.active.sum())
         return fired / len(prompts) if prompts else 0.0

@@ -16,7 +16,7 @@ from memoir.errors import (
     RoutingError,
     UnsupportedArchitectureError,
 )
-from memoir.layer import MemoirLayer
+from memoir.layer import MemoirLayer, RoutedPrefill
 from memoir.mask_index import MaskIndex
 from memoir.model import MemoirModel
 from memoir.registration import register_with_peft
@@ -39,6 +39,7 @@ __all__ = [
     "MemoirModel",
     "ModelNotAvailableError",
     "ResidualMemory",
+    "RoutedPrefill",
     "RoutingError",
     "TopHash",
     "UnsupportedArchitectureError",

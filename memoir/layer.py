@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
@@ -35,6 +36,14 @@ def pool(
     return total / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
 
 
+@dataclass
+class RoutedPrefill:
+    """How one prefill routed: its (B, D) pooled prompt feature and the routing chosen (None: an empty memory)."""
+
+    pooled: torch.Tensor
+    routing: Optional[Routing]
+
+
 class MemoirLayer(nn.Module, BaseTunerLayer):
     """A `down_proj` with a residual memory beside it.
 
@@ -50,9 +59,10 @@ class MemoirLayer(nn.Module, BaseTunerLayer):
         self.memoir_memory = nn.ModuleDict()
         self.pooling = config.pooling
         self.idf_power = config.idf_power
-        self.context: Optional[PromptContext] = None
-        self.routing: Optional[Routing] = None
+        self.context: Optional[PromptContext] = None  # set by MemoirModel at the entry of each call
+        self._prefill_routing: Optional[Routing] = None  # chosen at prefill, reused by the decode steps after it
         self.forced_masks: Optional[torch.Tensor] = None
+        self.traced: Optional[list[RoutedPrefill]] = None  # open while MemoirModel.tracing_routing is
         self._disable_adapters = False
         self.merged_adapters = []
         self.update_layer(adapter_name, config)
@@ -89,14 +99,15 @@ class MemoirLayer(nn.Module, BaseTunerLayer):
             return self._decode_routing(x)
         pool_mask = None if self.context is None else self.context.pool_mask
         pooled = pool(x, pool_mask, self.pooling, self._token_weights())
-        if self.context is not None:
-            self.context.pooled = pooled.detach()
-        self.routing = None
+        routing = None
         if self.memory.num_edits > 0:
-            self.routing = self.memory.route(pooled)
+            routing = self.memory.route(pooled)
             if pool_mask is not None:
-                self.routing.active &= pool_mask.any(dim=1)
-        return self.routing
+                routing.active &= pool_mask.any(dim=1)
+        self._prefill_routing = routing
+        if self.traced is not None:
+            self.traced.append(RoutedPrefill(pooled.detach(), routing))
+        return routing
 
     def _token_weights(self) -> Optional[torch.Tensor]:
         """(B, S) IDF weights of this call's tokens with pooling="idf"; None means a plain average."""
@@ -114,16 +125,17 @@ class MemoirLayer(nn.Module, BaseTunerLayer):
         return Routing(masks, ones, ones.float(), torch.full_like(ones, -1, dtype=torch.long))
 
     def _decode_routing(self, x: torch.Tensor) -> Optional[Routing]:
-        if self.routing is None:
+        routing = self._prefill_routing
+        if routing is None:
             if self.memory.num_edits > 0:
                 raise RoutingError("A cached decode step came before any prefill: run the prompt through the model first.")
             return None
-        if self.routing.masks.shape[0] != x.shape[0]:
+        if routing.masks.shape[0] != x.shape[0]:
             raise RoutingError(
-                f"The decode batch has {x.shape[0]} rows but the prefill routed {self.routing.masks.shape[0]}: "
+                f"The decode batch has {x.shape[0]} rows but the prefill routed {routing.masks.shape[0]}: "
                 "reordering or resizing the batch between prefill and decode is not supported."
             )
-        return self.routing
+        return routing
 
     def merge(self, *args: Any, **kwargs: Any) -> None:
         raise MemoirError("MEMOIR's residual depends on each input's mask, so it cannot be merged into the base weight.")

@@ -21,7 +21,7 @@ from memoir.defaults import resolve_defaults
 from memoir.errors import InvalidConfigError
 from memoir.fingerprint import base_fingerprint, check_same_base
 from memoir.hub import adapter_config_file, base_model_reference
-from memoir.layer import MemoirLayer
+from memoir.layer import MemoirLayer, RoutedPrefill
 from memoir.prompt_context import prompt_context_from_inputs
 from memoir.residual_memory import ResidualMemory
 
@@ -108,15 +108,30 @@ class MemoirModel(BaseTuner):
         finally:
             layer.forced_masks = None
 
+    @contextmanager
+    def tracing_routing(self) -> Iterator[list[RoutedPrefill]]:
+        """Record how every prefill inside the block routed (pooled prompt feature and routing), in order.
+
+        The record is the caller's: it is neither kept on the model nor seen by an enclosing trace.
+        """
+        layer = self.memoir_layer
+        enclosing, layer.traced = layer.traced, []
+        try:
+            yield layer.traced
+        finally:
+            layer.traced = enclosing
+
     @torch.no_grad()
-    def pooled_prompt_activations(self, **inputs: Any) -> torch.Tensor:
-        """(B, D) prompt-pooled inputs of the wrapped down_proj for a batch (before the background shift).
+    def route_prompts(self, **inputs: Any) -> RoutedPrefill:
+        """How a batch of prompts routes: its (B, D) pooled down_proj inputs (before the background shift)
+        and the stored edit each row fires, if any.
 
         The LM head runs on the last position only: its logits are not wanted, and over the whole
         vocabulary they cost more than the layers do.
         """
-        self.model(**inputs, logits_to_keep=1)
-        return self.memoir_layer.context.pooled
+        with self.tracing_routing() as traced:
+            self.model(**inputs, logits_to_keep=1)
+        return traced[-1]
 
     @classmethod
     def from_pretrained(

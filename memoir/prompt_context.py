@@ -18,7 +18,6 @@ class PromptContext:
     pool_mask: torch.Tensor  # (B, S) bool over the positions of this call: the prompt tokens to pool
     is_decode: bool  # a cached decode step: reuse the routing chosen at prefill
     input_ids: Optional[torch.Tensor] = None  # (B, S) token ids of this call, for per-token pooling weights
-    pooled: Optional[torch.Tensor] = None  # (B, D) this call's pooled prompt feature, set by the layer at prefill
 
 
 def _sequence_length(inputs: dict[str, Any]) -> tuple[int, int]:

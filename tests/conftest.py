@@ -47,11 +47,18 @@ def store_edit(model, input_ids: torch.Tensor, seed: int = 1, scale: float = 0.5
     """Store the mask of `input_ids` (1, S) as an edit and fill its columns of R; returns the mask."""
     tuner = model.base_model
     memory = tuner.memory
-    mask = memory.store(tuner.pooled_prompt_activations(input_ids=input_ids))
+    mask = memory.store(tuner.route_prompts(input_ids=input_ids).pooled)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         memory.R += scale * torch.randn(memory.R.shape, generator=generator) * mask.float()
     return mask
+
+
+def routed(model, *args, **kwargs):
+    """The model's output for one call and how that call routed (a `Routing`; None with an empty memory)."""
+    with model.base_model.tracing_routing() as traced:
+        out = model(*args, **kwargs)
+    return out, traced[-1].routing
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -15,7 +15,7 @@ from peft import AutoPeftModelForCausalLM, PeftModel
 from safetensors.torch import load_file
 
 import memoir
-from conftest import store_edit, tiny_model, wrap
+from conftest import routed, store_edit, tiny_model, wrap
 from memoir.base_models import EmbeddedModel
 
 PROMPTS = torch.tensor([[5, 6, 7, 8, 9], [40, 41, 42, 43, 44]])
@@ -66,8 +66,9 @@ def test_saved_folder_is_a_standard_peft_adapter_with_all_state(saved):
 
 def test_three_loaders_give_identical_logits_and_state(saved):
     model, base, tmp_path = saved
-    expected = model(PROMPTS).logits
-    assert model.base_model.memoir_layer.routing.active.tolist() == [True, False]
+    out, routing = routed(model, PROMPTS)
+    expected = out.logits
+    assert routing.active.tolist() == [True, False]
     for name, loaded in _loaders(base, tmp_path / "adapter"):
         assert torch.equal(loaded(PROMPTS).logits, expected), name
         for key, value in _state(loaded).items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import store_edit, tiny_model, wrap
+from conftest import routed, store_edit, tiny_model, wrap
 
 
 def test_empty_memory_gives_the_unwrapped_logits_exactly(arch):
@@ -20,8 +20,9 @@ def test_query_below_tau_gives_the_unwrapped_logits_exactly(arch):
     edited = torch.tensor([[5, 6, 7, 8, 9]])
     other = torch.tensor([[90, 91, 92, 93, 94, 95]])
     store_edit(model, edited)
-    assert model(other).logits.ne(base(other).logits).sum() == 0
-    assert not model.base_model.memoir_layer.routing.active.any()
+    out, routing = routed(model, other)
+    assert out.logits.ne(base(other).logits).sum() == 0
+    assert not routing.active.any()
     assert not torch.equal(model(edited).logits, base(edited).logits)
 
 
@@ -35,8 +36,7 @@ def test_matching_query_gets_the_residual_of_the_stored_mask(arch, center_residu
     layer = model.base_model.memoir_layer
     seen = {}
     layer.register_forward_hook(lambda module, args, out: seen.update(a=args[0], out=out))
-    model(prompt)
-    routing = layer.routing
+    _, routing = routed(model, prompt)
     assert routing.active.item() and routing.overlap.item() == 1.0
     assert torch.equal(routing.masks, stored)
     a = seen["a"]
@@ -50,9 +50,9 @@ def test_paraphrase_is_routed_with_the_stored_mask_not_its_own():
     model = wrap(base, tau=0.05)
     stored = store_edit(model, torch.tensor([[5, 6, 7, 8, 9]]))
     tuner = model.base_model
-    model(torch.tensor([[5, 6, 7, 8, 10, 11]]))
-    own = tuner.memory.mask_of(tuner.memoir_layer.context.pooled)
-    routing = tuner.memoir_layer.routing
+    with tuner.tracing_routing() as traced:
+        model(torch.tensor([[5, 6, 7, 8, 10, 11]]))
+    own, routing = tuner.memory.mask_of(traced[0].pooled), traced[0].routing
     assert routing.active.item() and not torch.equal(own, stored)
     assert torch.equal(routing.masks[0], stored[0])
 
@@ -77,8 +77,9 @@ def test_mixed_batch_with_left_and_right_padding_matches_each_row_alone(arch):
     for side in ("left", "right"):
         ids, attention = _pad([edited, unrelated, edited], side)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
-        logits = model(ids, attention_mask=attention, position_ids=positions).logits
-        assert model.base_model.memoir_layer.routing.active.tolist() == [True, False, True]
+        out, routing = routed(model, ids, attention_mask=attention, position_ids=positions)
+        logits = out.logits
+        assert routing.active.tolist() == [True, False, True]
         for i, row in enumerate((edited, unrelated, edited)):
             kept = attention[i].bool()
             torch.testing.assert_close(logits[i][kept], alone[tuple(row)], rtol=1e-5, atol=1e-5)
@@ -90,11 +91,9 @@ def test_prompt_mask_routes_a_teacher_forced_sequence_by_its_prompt(arch):
     prompt = [5, 6, 7, 8, 9]
     store_edit(model, torch.tensor([prompt]))
     full = torch.tensor([prompt + [60, 61, 62]])
-    model(full)
-    assert not model.base_model.memoir_layer.routing.active.item()
+    assert not routed(model, full)[1].active.item()
     prompt_mask = torch.tensor([[True] * 5 + [False] * 3])
-    model(full, prompt_mask=prompt_mask)
-    assert model.base_model.memoir_layer.routing.active.item()
+    assert routed(model, full, prompt_mask=prompt_mask)[1].active.item()
 
 
 def test_generate_gives_the_same_tokens_with_and_without_kv_cache(arch):
@@ -116,10 +115,26 @@ def test_decode_step_reuses_the_prefill_routing(arch):
     model = wrap(base, tau=0.5)
     prompt = torch.tensor([[5, 6, 7, 8, 9]])
     store_edit(model, prompt)
-    out = model(prompt, use_cache=True)
-    prefill = model.base_model.memoir_layer.routing
-    model(torch.tensor([[100]]), cache=out.past_key_values, use_cache=True)
-    assert model.base_model.memoir_layer.routing is prefill
+    with model.base_model.tracing_routing() as traced:
+        out = model(prompt, use_cache=True)
+        step = model(torch.tensor([[100]]), cache=out.past_key_values, use_cache=True)
+    assert len(traced) == 1 and traced[0].routing.active.item()  # the decode step did not route again
+    whole = model(torch.cat([prompt, torch.tensor([[100]])], dim=1), prompt_mask=torch.tensor([[True] * 5 + [False]]))
+    torch.testing.assert_close(step.logits[0, -1], whole.logits[0, -1], rtol=1e-4, atol=1e-5)
+
+
+def test_a_trace_is_its_callers_alone():
+    model = wrap(tiny_model("llama"), tau=0.5)
+    prompt = torch.tensor([[5, 6, 7, 8, 9]])
+    assert routed(model, prompt)[1] is None  # an empty memory routes nothing
+    store_edit(model, prompt)
+    tuner = model.base_model
+    with tuner.tracing_routing() as outer:
+        model(prompt)
+        with tuner.tracing_routing() as inner:
+            model(prompt)
+        model(prompt)
+    assert (len(outer), len(inner)) == (2, 1) and tuner.memoir_layer.traced is None
 
 
 def test_only_masked_columns_of_R_receive_gradient():

@@ -19,7 +19,7 @@ import torch
 from huggingface_hub import ModelCard
 
 import memoir
-from conftest import WORDS, save_tiny_model, tiny_model, tiny_tokenizer
+from conftest import WORDS, routed, save_tiny_model, tiny_model, tiny_tokenizer
 from eval_suites.model_card import CARD_SCORES
 from fake_hub import FakeHub
 
@@ -130,8 +130,9 @@ def test_each_push_is_one_commit_and_a_longer_run_replaces_the_adapter(hub, push
 
 def test_a_fresh_cache_loads_the_repo_id_with_the_local_logits(workspace, hub, pushed, tmp_path):
     local = memoir.MemoirModel.from_pretrained(str(pushed / "t10" / "adapter"))
-    expected = local(torch.tensor(PROMPTS)).logits
-    assert local.base_model.memoir_layer.routing.active.tolist() == [True, False]
+    out, routing = routed(local, torch.tensor(PROMPTS))
+    expected = out.logits
+    assert routing.active.tolist() == [True, False]
     home = tmp_path / "fresh-home"
     start = len(hub.requests)
     run(["-c", LOGITS, ADAPTER_REPO, str(tmp_path / "online.pt")], client_env(hub, home))

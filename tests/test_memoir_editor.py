@@ -64,8 +64,9 @@ def test_training_lowers_the_loss_and_the_prompt_routes_to_its_mask():
     before = NaiveEditLoss(editor.model, batch, mask)().item()
     result = editor.edit(REQUESTS[0])
     assert result.loss < before - 0.5
-    editor.logits(batch.input_ids[:1], batch.attention_mask[:1], batch.prompt_mask[:1])
-    routing = editor.model.base_model.memoir_layer.routing
+    with editor.model.base_model.tracing_routing() as traced:
+        editor.logits(batch.input_ids[:1], batch.attention_mask[:1], batch.prompt_mask[:1])
+    routing = traced[0].routing
     assert routing.active.item() and torch.equal(routing.masks[0], editor.memory.index.masks[0])
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import Gemma3ForCausalLM, Gemma3TextConfig, Qwen2Config, Qwen2ForCausalLM
 
-from conftest import TINY, store_edit, tiny_tokenizer, wrap
+from conftest import TINY, routed, store_edit, tiny_tokenizer, wrap
 from editors.edit_loss import CachedEditLoss, NaiveEditLoss
 from editors.memoir_editor import MemoirEditor
 from editors.memoir_hparams import MemoirHparams
@@ -30,8 +30,8 @@ def test_empty_memory_is_exact_and_a_stored_edit_routes(base):
     ids = torch.tensor([[5, 6, 7, 8, 9, 10, 11]])
     assert torch.equal(model(ids).logits, base(ids).logits)
     store_edit(model, ids, scale=2.0)
-    assert not torch.equal(model(ids).logits, base(ids).logits)
-    assert model.base_model.memoir_layer.routing.active.item()
+    out, routing = routed(model, ids)
+    assert not torch.equal(out.logits, base(ids).logits) and routing.active.item()
     cached = model.generate(input_ids=ids, max_new_tokens=8, do_sample=False, pad_token_id=0)
     uncached = model.generate(input_ids=ids, max_new_tokens=8, do_sample=False, use_cache=False, pad_token_id=0)
     assert torch.equal(cached, uncached)

@@ -6,13 +6,12 @@ import torch
 
 import memoir
 from peft import PeftModel
-from conftest import store_edit, tiny_model, tiny_tokenizer, wrap
+from conftest import routed, store_edit, tiny_model, tiny_tokenizer, wrap
 from editors.background import token_idf
 
 
 def _route(model, ids: torch.Tensor):
-    model(ids)
-    return model.base_model.memoir_layer.routing
+    return routed(model, ids)[1]
 
 
 def test_a_match_whose_feature_points_elsewhere_is_refused():

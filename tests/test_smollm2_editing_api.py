@@ -55,7 +55,7 @@ def routed_to(editor, prompts: list[str]) -> list[int]:
     """The stored-mask row each prompt routes to, -1 where it routes nowhere."""
     found = []
     for prompt in prompts:
-        pooled = editor.model.base_model.pooled_prompt_activations(**editor.tokenizer(prompt, return_tensors="pt"))
+        pooled = editor.model.base_model.route_prompts(**editor.tokenizer(prompt, return_tensors="pt")).pooled
         routing = editor.memory.route(pooled)
         found.append(int(routing.index[0]) if routing.active[0] else -1)
     return found
