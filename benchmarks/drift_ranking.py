@@ -19,6 +19,7 @@ import argparse
 
 import torch
 
+from eval_suites.editor_setup import setting
 from eval_suites.protocol import Stream, interleaved, mixed_order
 from tune_memoir import fresh_editor, settings, train_requests
 from tune_mixed import interleaved_texts
@@ -46,7 +47,7 @@ def main() -> None:
     parser.add_argument("--num-edits", default="500,150,37", help="records of each train file in the stream, as tune_mixed.py")
     parser.add_argument("--stored", type=int, default=300, help="edits written before the probes")
     parser.add_argument("--probes", type=int, default=12, help="edits whose effect on every earlier edit is measured")
-    parser.add_argument("--set", nargs="*", default=[], help="settings, as tune_memoir.py")
+    parser.add_argument("--set", nargs="*", type=setting, default=[], help="settings, as tune_memoir.py")
     args = parser.parse_args()
     names, counts = args.data.split(","), [int(count) for count in args.num_edits.split(",")]
     streams = [Stream(name, train_requests(name, count)[:count]) for name, count in zip(names, counts)]

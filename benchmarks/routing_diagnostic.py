@@ -29,12 +29,12 @@ from editors.edit_data import load_edit_data
 from editors.memoir_editor import MemoirEditor
 from editors.request import EditRequest
 from editors.memoir_hparams import MemoirHparams
+from eval_suites.editor_setup import setting
 from eval_suites.shipped_background import suite_background_texts, suite_idf_texts
 from memoir.defaults import load_defaults
 from memoir.saving import write_atomic
 from eval_suites.run_dir import source_commit
 from eval_suites.suites import resolve_data, suite_path, with_neighbour_probes
-from settings_overrides import parse_overrides
 
 
 @torch.no_grad()
@@ -104,13 +104,13 @@ def main() -> None:
     parser.add_argument("--data", default="zsre")
     parser.add_argument("--stored", default="100,1000", help="numbers of stored edits, ascending")
     parser.add_argument("--config", default=None, help="a shipped config name or YAML file (default: the model's)")
-    parser.add_argument("--set", nargs="*", default=[], help="MemoirConfig overrides, e.g. pooling=mean min_similarity=none")
+    parser.add_argument("--set", nargs="*", type=setting, default=[], help="MemoirConfig overrides, e.g. pooling=mean min_similarity=none")
     parser.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
     requests = with_neighbour_probes(args.data, load_edit_data(resolve_data(args.data)).requests)
     passages = [r.locality_prompt for r in load_edit_data(suite_path("hallucination")).requests if r.locality_prompt]
     defaults = load_defaults(args.config or args.model)
-    config = memoir.MemoirConfig(**(defaults["memoir"] | parse_overrides(args.set)))
+    config = memoir.MemoirConfig(**(defaults["memoir"] | dict(args.set)))
     hparams = MemoirHparams.from_dict(defaults.get("editor", {}))
     model = memoir.MemoirModel.from_pretrained(args.model, config=config)
     texts = suite_background_texts(args.data)

@@ -16,10 +16,9 @@ The figures behind the choices in configs/smollm2-135m.yaml come from this scrip
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -28,24 +27,21 @@ from editors.edit_data import load_edit_data
 from editors.memoir_editor import MemoirEditor
 from editors.memoir_hparams import MemoirHparams
 from editors.request import EditRequest
+from eval_suites.editor_setup import run_settings, setting
 from eval_suites.protocol import run_sequential
 from eval_suites.shipped_background import suite_background_texts
 from eval_suites.neighbours import with_neighbours
 from eval_suites.suites import get_suite, suite_train_path
 from memoir.defaults import resolve_defaults
 from routing_diagnostic import route
-from settings_overrides import parse_overrides
 
 TAUS = (0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
 
 
-def settings(model: str, config: str | None, overrides: list[str]) -> tuple[memoir.MemoirConfig, MemoirHparams]:
-    """The shipped (or `config`) settings with each `key=value` put in the section that has `key`."""
-    sections = resolve_defaults(model, config)
-    adapter_keys = {f.name for f in dataclasses.fields(memoir.MemoirConfig)}
-    for key, value in parse_overrides(overrides).items():
-        sections["memoir" if key in adapter_keys else "editor"][key] = value
-    return memoir.MemoirConfig(**sections["memoir"]), MemoirHparams.from_dict(sections["editor"])
+def settings(model: str, config: str | None, overrides: list[tuple[str, Any]]) -> tuple[memoir.MemoirConfig, MemoirHparams]:
+    """The shipped (or `config`) settings with each `--set key=value` put in the section that has `key`."""
+    sections = resolve_defaults(model, run_settings(model, config, dict(overrides)))
+    return memoir.MemoirConfig(**sections["memoir"]), MemoirHparams.from_dict(sections.get("editor", {}))
 
 
 def fresh_editor(model: str, config: memoir.MemoirConfig, hparams: MemoirHparams, background: list[str]) -> MemoirEditor:
@@ -96,7 +92,7 @@ def main() -> None:
     parser.add_argument("--num-edits", type=int, default=30)
     parser.add_argument("--data", default="zsre", help="the suite whose train file is edited")
     parser.add_argument("--config", help="a shipped config name or YAML file instead of the model's own")
-    parser.add_argument("--set", nargs="*", default=[], help="settings, e.g. lr=5.0 tau=0.5 pooling=mean min_similarity=none")
+    parser.add_argument("--set", nargs="*", type=setting, default=[], help="settings, e.g. lr=5.0 tau=0.5 pooling=mean min_similarity=none")
     parser.add_argument("--background", help="the suite whose unrelated texts centre the memory (default: --data's, as "
                         "`memoir eval` takes it; zsre's is what a mixed stream starting with ZsRE gives every input)")
     args = parser.parse_args()

@@ -16,6 +16,7 @@ import argparse
 import json
 from itertools import zip_longest
 
+from eval_suites.editor_setup import setting
 from eval_suites.protocol import Stream, run_mixed
 from eval_suites.shipped_background import suite_background_texts
 from eval_suites.suites import get_suite
@@ -36,7 +37,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the order of the mixed stream")
     parser.add_argument("--batch-size", type=int, default=4, help="records scored at once (4, as make results-mixed)")
     parser.add_argument("--config", help="a shipped config name or YAML file instead of the model's own")
-    parser.add_argument("--set", nargs="*", default=[], help="settings, e.g. last_step_bisections=0 preservation=1.0")
+    parser.add_argument("--set", nargs="*", type=setting, default=[], help="settings, e.g. last_step_bisections=0 preservation=1.0")
     parser.add_argument("--background", help="suites whose unrelated texts, taken in turn, centre the memory "
                                              "(default: the first of --data, as memoir eval takes it)")
     args = parser.parse_args()

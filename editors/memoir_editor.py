@@ -32,7 +32,7 @@ from editors.memoir_hparams import MemoirHparams
 from editors.preservation import Preconditioner, add_keys, unit_keys
 from editors.request import EditLike, as_request
 from editors.teacher_forcing import TeacherForcedBatch, teacher_forced_batch
-from memoir.defaults import resolve_defaults
+from memoir.defaults import ConfigRef, resolve_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class MemoirEditor(Editor):
     def from_pretrained(
         cls,
         name_or_path: str | os.PathLike,
-        config: Optional[str | os.PathLike] = None,
+        config: Optional[ConfigRef] = None,
         dtype: torch.dtype = torch.float32,
         device_map: Optional[str | dict] = None,
         device: Optional[str | torch.device] = None,
@@ -101,7 +101,7 @@ class MemoirEditor(Editor):
     ) -> "MemoirEditor":
         """An editor on a saved adapter folder (its memory and ledger), or on a model with an empty memory.
 
-        `config` (a shipped config name or a YAML file of that layout) replaces the model's own
+        `config` (a shipped config name, a YAML file of that layout or that layout as a dict) replaces the model's own
         file in `configs/`; a saved adapter keeps its own adapter config and takes only the
         editor settings from it. `device` moves the model there unless `device_map` places it.
         """

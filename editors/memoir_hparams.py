@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from editors.errors import InvalidSettingsError
 from memoir.config import is_int, is_number
-from memoir.defaults import ModelRef, resolve_defaults
+from memoir.defaults import CONFIG_KEYS, ConfigRef, ModelRef, resolve_defaults
 
 DEFAULT_PREFIX_SEEDS = ("I", "You", "Because", "Yes", "Q: ")
 PREFIX_MODES = ("greedy", "sampled", "none")
@@ -94,7 +93,7 @@ class MemoirHparams:
         return cls(**converted)
 
     @classmethod
-    def for_model(cls, model: ModelRef, config: Optional[str | os.PathLike] = None) -> "MemoirHparams":
+    def for_model(cls, model: ModelRef, config: Optional[ConfigRef] = None) -> "MemoirHparams":
         """The `editor:` section of `config`, else of the model's own file in `configs/`.
 
         A model no shipped file matches gets the paper's values, with a warning: they were set
@@ -108,6 +107,26 @@ class MemoirHparams:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def with_settings(sections: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a config's layout with each of `settings` put in the section that has it: adapter
+    settings under `memoir:`, editor settings under `editor:`, `dtype` at the top."""
+    editor_keys = {f.name for f in fields(MemoirHparams)}
+    changed = {**sections, "memoir": dict(sections["memoir"]), "editor": dict(sections.get("editor", {}))}
+    for key, value in settings.items():
+        if key in CONFIG_KEYS:
+            changed["memoir"][key] = value
+        elif key in editor_keys:
+            changed["editor"][key] = value
+        elif key == "dtype":
+            changed["dtype"] = value
+        else:
+            raise InvalidSettingsError(
+                f"Unknown setting {key!r}: adapter settings are {sorted(CONFIG_KEYS)}; editor settings {sorted(editor_keys)}; "
+                "and dtype."
+            )
+    return changed
 
 
 def _require(name: str, value: Any, valid: bool, expected: str) -> None:

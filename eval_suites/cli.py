@@ -26,7 +26,7 @@ from eval_suites.demo import run_demo
 from eval_suites.edit_age import age_table
 from eval_suites.repeats import repeat_table
 from eval_suites.hub_push import push_run
-from eval_suites.editor_setup import build_editor, load_requests, preflight
+from eval_suites.editor_setup import build_editor, check_adapter_settings, load_requests, preflight, run_settings, setting
 from eval_suites.protocol import RunResult, Stream, run_mixed, run_stream
 from eval_suites.report import markdown_table, plot_runs
 from eval_suites.run_dir import run_folders, save_run
@@ -65,6 +65,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
     writable_folder(out)
     recorded = recorded_run(out, args.resume)
     continued = str(adapter_folder(args.adapter)) if args.adapter else None
+    check_adapter_settings(starting_adapter(out, continued), dict(args.set))
+    args.config = run_settings(args.model, args.config, dict(args.set))
     checked = preflight(args.model, args.config)
     requests = load_requests(args.data, args.num_edits, args.strict, checked.check).requests
     manifest = RunManifest(
@@ -189,6 +191,7 @@ def eval_setup(args: argparse.Namespace) -> tuple[Accelerator, Path, Callable[[E
     accelerator = Accelerator()
     out = Path(args.out)
     writable_folder(out)
+    args.config = run_settings(args.model, args.config, dict(args.set))
     return accelerator, out, preflight(args.model, args.config).check
 
 
@@ -221,7 +224,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         # so `memoir push` can publish them together.
         if accelerator.is_main_process:
             folder = out if len(counts) == 1 else out / f"t{result.metrics['num_edits']}"
-            save_scored(result, args.data, folder)
+            save_scored(result, args.data, folder, made[0])
             made[0].save(folder / "adapter")
 
     with run_log(out, accelerator.is_main_process), console_beside_progress():
@@ -244,9 +247,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def save_scored(result: RunResult, data: str, folder: Path) -> None:
-    """A scored run's files, then its table on the console."""
+def save_scored(result: RunResult, data: str, folder: Path, editor: MemoirEditor) -> None:
+    """A scored run's files, with the editor settings it ran with (its adapter's are in adapter/), then its table."""
     result.metrics["data"] = data
+    result.metrics["hparams"] = editor.hparams.to_dict()
     save_run(result, folder)
     tqdm.write(f"{folder}:\n" + (folder / "table.md").read_text())
 
@@ -277,7 +281,7 @@ def eval_mixed(args: argparse.Namespace, names: list[str]) -> int:
             progress.close()
         if accelerator.is_main_process:
             for data, (name, result) in zip(names, results.items()):
-                save_scored(result, data, out / name)
+                save_scored(result, data, out / name, made[0])
             made[0].save(out / "adapter")
     return 0
 
@@ -304,6 +308,12 @@ def cmd_push(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     run_demo(args.num_edits, args.model, args.out)
     return 0
+
+
+def add_settings(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--config", default=None, help="a shipped config name or YAML file (default: the model's own)")
+    command.add_argument("--set", nargs="+", type=setting, default=[], metavar="KEY=VALUE",
+                         help="change settings of that config, adapter or editor alike (e.g. --set lr=5.0 consolidate_in_turn=0)")
 
 
 def add_placement(command: argparse.ArgumentParser) -> None:
@@ -337,7 +347,7 @@ def parser() -> argparse.ArgumentParser:
     edit.add_argument("--out", required=True, help="output folder: adapter/ (with its ledger), edits.jsonl, run.json, run.log")
     edit.add_argument("--adapter", default=None, metavar="DIR",
                       help="start from this saved adapter (or run folder) and add the new edits to it; DIR is only read")
-    edit.add_argument("--config", default=None, help="a shipped config name or YAML file (default: the model's own)")
+    add_settings(edit)
     edit.add_argument("--resume", action="store_true", help="finish an interrupted run in --out (same arguments)")
     edit.add_argument("--checkpoint-every", type=count_of("--checkpoint-every"), default=10,
                       help="edits between atomic checkpoints (or --checkpoint-seconds, whichever comes first)")
@@ -354,7 +364,7 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--num-edits", type=parse_counts, required=True,
                           help="T, or several: 1,10,100,1000 (one stream); with several --data, one count per source")
     evaluate.add_argument("--seed", type=int, default=0, help="the order of a mixed stream's edits (default 0)")
-    evaluate.add_argument("--config", default=None, help="a shipped config name or YAML file (default: the model's own)")
+    add_settings(evaluate)
     evaluate.add_argument("--out", required=True, help="run folder (one sub-folder t<T> per T when several are given)")
     evaluate.add_argument("--batch-size", type=count_of("--batch-size"), default=16)
     evaluate.add_argument("--perplexity", action="store_true", help="also score PPL (always on for hallucination)")

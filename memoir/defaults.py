@@ -7,7 +7,7 @@ from dataclasses import fields
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 import yaml
 from peft.config import PeftConfig
@@ -19,6 +19,7 @@ from memoir.config import MemoirConfig
 from memoir.errors import InvalidConfigError, ModelNotAvailableError
 
 ModelRef = Union[str, os.PathLike, PretrainedConfig, nn.Module]
+ConfigRef = Union[str, os.PathLike, Mapping[str, Any]]  # a shipped config's name, a YAML file, or its layout in memory
 
 MATCH_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers")
 # What a `memoir:` section may set: MemoirConfig's own fields less those derived or recorded at save.
@@ -47,39 +48,46 @@ def defaults_named(name: str) -> dict[str, Any]:
         raise InvalidConfigError(f"No config named {name!r} in configs/: choose one of {sorted(all_defaults())}.") from None
 
 
-def load_defaults(name_or_path: str) -> dict[str, Any]:
-    """A shipped config by name, or a YAML file of the same layout (`memoir:` and `editor:` sections)."""
-    path = Path(name_or_path)
+def load_defaults(config: ConfigRef) -> dict[str, Any]:
+    """A shipped config by name, a YAML file of the same layout (`memoir:` and `editor:` sections),
+    or such a layout already in memory (settings changed on a command line)."""
+    if isinstance(config, Mapping):
+        return _checked_layout(config, "the settings")
+    path = Path(config)
     if not path.is_file():
-        return defaults_named(name_or_path)
+        return defaults_named(str(config))
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise InvalidConfigError(f"{path} is not readable YAML ({_first_line(error)}); fix the file (see configs/*.yaml).") from None
-    if not isinstance(loaded, dict) or not isinstance(loaded.get("memoir"), dict):
-        raise InvalidConfigError(f"{path} must be a YAML mapping with a `memoir:` mapping (see configs/*.yaml).")
+    return _checked_layout(loaded, str(path))
+
+
+def _checked_layout(loaded: Any, where: str) -> dict[str, Any]:
+    if not isinstance(loaded, Mapping) or not isinstance(loaded.get("memoir"), Mapping):
+        raise InvalidConfigError(f"{where} must be a YAML mapping with a `memoir:` mapping (see configs/*.yaml).")
     unknown = sorted(map(str, set(loaded["memoir"]) - CONFIG_KEYS))
     if unknown:
-        raise InvalidConfigError(f"{path}: unknown `memoir:` settings {unknown}; known: {sorted(CONFIG_KEYS)}.")
+        raise InvalidConfigError(f"{where}: unknown `memoir:` settings {unknown}; known: {sorted(CONFIG_KEYS)}.")
     if loaded.get("dtype", "float32") not in DTYPES:
-        raise InvalidConfigError(f"{path}: dtype must be one of {DTYPES}, got {loaded['dtype']!r}.")
-    return loaded
+        raise InvalidConfigError(f"{where}: dtype must be one of {DTYPES}, got {loaded['dtype']!r}.")
+    return dict(loaded)
 
 
 def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def resolve_defaults(model: ModelRef, config: Optional[str | os.PathLike] = None) -> Optional[dict[str, Any]]:
+def resolve_defaults(model: ModelRef, config: Optional[ConfigRef] = None) -> Optional[dict[str, Any]]:
     """The one place that picks a model's settings (`memoir:` adapter config, `editor:` settings).
 
-    `config` (a shipped name or a YAML file) wins when given. Otherwise `model` is looked up: a
+    `config` (a shipped name, a YAML file or such a layout in memory) wins when given. Otherwise `model` is looked up: a
     short name of a shipped file, else its shape (from a folder's config.json, a transformers
     config, a model, or a peft model, whose adapter may name its base by short name). None when
     nothing matches: the caller then needs explicit settings.
     """
     if config is not None:
-        return load_defaults(str(config))
+        return load_defaults(config if isinstance(config, Mapping) else str(config))
     name, model_config = _identify(model)
     return find_defaults(model_config, name)
 

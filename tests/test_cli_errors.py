@@ -128,6 +128,19 @@ CASES = [
          lambda ws, out: edit_args(ws, out)),
     Case("a config that is not YAML", lambda ws, out: edit_args(ws, out, config="bad-yaml.yaml"),
          lambda ws, out: f"{ws / 'bad-yaml.yaml'} is not readable YAML", lambda ws, out: edit_args(ws, out)),
+    Case("--set of an unknown setting", lambda ws, out: edit_args(ws, out, "--set", "learning_rate=5"),
+         lambda ws, out: "Unknown setting 'learning_rate': adapter settings are", lambda ws, out: edit_args(ws, out, "--set", "lr=5")),
+    Case("--set without =", lambda ws, out: edit_args(ws, out, "--set", "lr"),
+         lambda ws, out: "--set takes key=value pairs (e.g. lr=5.0), got 'lr'", lambda ws, out: edit_args(ws, out, "--set", "lr=5")),
+    Case("--set of a value out of range", lambda ws, out: eval_args(ws, out, "--set", "max_steps=0"),
+         lambda ws, out: "--set: editor setting max_steps must be a whole number >= 1, got 0",
+         lambda ws, out: eval_args(ws, out, "--set", "max_steps=1"), expected_files=["t1", "t2"]),
+    Case("--set of a layer the model lacks", lambda ws, out: eval_args(ws, out, "--set", "target_layer=5"),
+         lambda ws, out: "--set: target_layer=5 is out of range", lambda ws, out: eval_args(ws, out, "--set", "target_layer=0"),
+         expected_files=["t1", "t2"]),
+    Case("--set changing a continued adapter's tau", lambda ws, out: edit_args(ws, out, "--adapter", str(ws / "done"), "--set", "tau=0.5"),
+         lambda ws, out: f"--set tau: the adapter in {ws / 'done' / 'adapter'} was made with tau=0.7",
+         lambda ws, out: edit_args(ws, out, "--adapter", str(ws / "done"), "--set", "tau=0.7", "lr=5")),
     Case("a model folder that does not exist", lambda ws, out: ["edit", "--model", str(ws / "no-model"), *edit_args(ws, out)[3:]],
          lambda ws, out: f"{str(ws / 'no-model')!r} did not load as a local folder", lambda ws, out: edit_args(ws, out)),
     Case("--out is a file", lambda ws, out: edit_args(ws, ws / "a-file"),
@@ -191,6 +204,15 @@ def test_user_error_exits_2_naming_the_culprit_and_leaves_no_trace(case, ws, tmp
     code, err = _run(case.corrected(ws, out), capsys)
     assert code == 0, err
     assert set(case.expected_files) <= {path.name for path in out.iterdir()}
+
+
+def test_set_changes_the_adapter_and_editor_settings_of_the_config_and_the_run_records_them(ws, tmp_path):
+    assert main(eval_args(ws, tmp_path, "--set", "tau=0.5", "max_steps=1", "prefix_seeds=[the]", "--num-edits", "2")) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["hparams"]["max_steps"] == 1 and metrics["hparams"]["prefix_seeds"] == ["the"]
+    assert metrics["hparams"]["lr"] == 50.0  # the rest from --config
+    assert all(edit["steps"] == 1 for edit in map(json.loads, (tmp_path / "edits.jsonl").read_text().splitlines()))
+    assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["tau"] == 0.5
 
 
 def test_a_mixed_eval_scores_each_source_in_its_folder_after_the_whole_stream(ws, tmp_path):

@@ -18,7 +18,8 @@ from conftest import save_tiny_model, tiny_model, tiny_tokenizer
 from editors import Ledger, MemoirEditor, MemoirHparams, describe
 from editors.background import shipped_background_texts
 from editors.edit_data import load_edit_data
-from editors.errors import LedgerError, UnknownEditError
+from editors.errors import InvalidSettingsError, LedgerError, UnknownEditError
+from editors.memoir_hparams import with_settings
 from editors.ledger import LEDGER_FILE
 from eval_suites.shipped_background import shipped_documents
 from eval_suites.suites import SUITES, suite_path
@@ -42,6 +43,20 @@ def test_one_resolver_finds_a_models_settings_by_name_folder_shape_or_explicit_f
     (tmp_path / "mine.yaml").write_text(CONFIG)
     assert resolve_defaults("smollm2-135m", tmp_path / "mine.yaml")["editor"]["lr"] == 50.0
     assert MemoirHparams.for_model(LlamaConfig(**SMOLLM2_SHAPE)).lr == smollm2["editor"]["lr"] == 10.0
+
+
+def test_settings_changed_in_memory_go_to_their_sections_and_leave_the_shipped_config_as_it_was():
+    shipped = all_defaults()["smollm2-135m"]
+    before = json.dumps(shipped, sort_keys=True)
+    changed = with_settings(shipped, {"tau": 0.5, "lr": 5.0, "dtype": "bfloat16"})
+    assert json.dumps(shipped, sort_keys=True) == before
+    assert (changed["memoir"]["tau"], changed["editor"]["lr"], changed["dtype"]) == (0.5, 5.0, "bfloat16")
+    assert resolve_defaults("smollm2-135m", changed) == changed
+    assert MemoirHparams.for_model("smollm2-135m", changed).lr == 5.0
+    with pytest.raises(InvalidSettingsError, match="Unknown setting 'learning_rate'"):
+        with_settings(shipped, {"learning_rate": 5.0})
+    with pytest.raises(memoir.InvalidConfigError, match="the settings: dtype must be one of"):
+        resolve_defaults("smollm2-135m", with_settings(shipped, {"dtype": "int8"}))
 
 
 def test_the_paper_config_turns_off_every_mechanism_beyond_the_paper_and_is_chosen_by_name_only():
