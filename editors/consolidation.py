@@ -12,13 +12,13 @@ between checks; `MemoirEditor.consolidate` re-writes.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from editors.edit_loss import CachedEditLoss
+from editors.edit_loss import CachedEditLoss, LowerLayers
 from editors.teacher_forcing import teacher_forced_batch
 
 # What the stored edits' cached lower layers may hold: the mixed edit-set stream of 1675 edits
@@ -65,14 +65,14 @@ class StoredEditLosses:
         logits = kept[0].head(torch.cat(states)).split([len(s) for s in states])
         return torch.stack([loss.loss_of(rows).float() for loss, rows in zip(kept, logits)]).cpu()
 
-    def kept(self, pair: tuple[str, str], mask: torch.Tensor) -> CachedEditLoss:
-        """The (prompt, target) pair's plain row with its lower layers run, kept for the next check; `mask` is the
-        one it is built with (`under` takes any)."""
+    def kept(self, pair: tuple[str, str], mask: torch.Tensor, lower: Optional[LowerLayers] = None) -> CachedEditLoss:
+        """The (prompt, target) pair's plain row with its lower layers run (or taken from `lower`, of that row), kept
+        for the next check; `mask` is the one it is built with (`under` takes any)."""
         if pair in self._cached:
             self._cached.move_to_end(pair)
             return self._cached[pair][0]
         batch = teacher_forced_batch(self.tokenizer, [pair], padding_side="right").to(self.model.device)
-        loss = CachedEditLoss(self.model, batch, mask)
+        loss = CachedEditLoss(self.model, batch, mask, lower)
         size = _nbytes(loss)
         self._cached[pair] = (loss, size)
         self._bytes += size

@@ -10,7 +10,9 @@ step; both must agree.
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional
 
 import torch
 from torch import nn
@@ -52,29 +54,46 @@ def _first(output: Any) -> torch.Tensor:
     return output[0] if isinstance(output, tuple) else output
 
 
-class CachedEditLoss:
-    """Runs the model once per edit with the memory off, caching the edited layer's input and
-    the arguments each layer from there on receives (attention masks, rotary embeddings)."""
+@dataclass
+class LowerLayers:
+    """What the layers below the edited one give a batch: the edited layer's input `h` and the
+    arguments each layer from there on receives (attention masks, rotary embeddings). R sits
+    above them, so they hold at every step and whatever the memory holds."""
 
-    def __init__(self, peft_model: nn.Module, batch: TeacherForcedBatch, mask: torch.Tensor) -> None:
+    h: Optional[torch.Tensor] = None
+    layer_kwargs: list[dict[str, Any]] = field(default_factory=list)
+
+
+@contextmanager
+def capturing_lower_layers(peft_model: nn.Module) -> Iterator[LowerLayers]:
+    """Capture the `LowerLayers` of the one forward run inside the block (without a KV cache: a
+    cache among the kept arguments would grow at every step)."""
+    layers, index, _, _ = _decoder_parts(peft_model)
+    lower = LowerLayers()
+    hooks = [layers[index].register_forward_pre_hook(lambda module, args: setattr(lower, "h", args[0]))]
+    hooks += [layer.register_forward_pre_hook(lambda module, args, kwargs: lower.layer_kwargs.append(dict(kwargs)), with_kwargs=True)
+              for layer in layers[index:]]
+    try:
+        yield lower
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+class CachedEditLoss:
+    """Runs the layers below the edited one once per edit (or takes `lower`, from a forward of the
+    same batch already run), then at each call only the edited layer and those above."""
+
+    def __init__(self, peft_model: nn.Module, batch: TeacherForcedBatch, mask: torch.Tensor,
+                 lower: Optional[LowerLayers] = None) -> None:
         self.tuner, self.batch, self.mask = peft_model.base_model, batch, mask
         layers, index, self.norm, self.head = _decoder_parts(peft_model)
         self.softcap = getattr(peft_model.get_base_model().config, "final_logit_softcapping", None)
         self.layers = list(layers[index:])
-        self.layer_kwargs: list[dict[str, Any]] = []
-        captured: dict[str, torch.Tensor] = {}
-        hooks = [layers[index].register_forward_pre_hook(lambda m, args: captured.update(h=args[0]))]
-        hooks += [layer.register_forward_pre_hook(self._keep_kwargs, with_kwargs=True) for layer in self.layers]
-        try:
-            with torch.no_grad(), peft_model.disable_adapter():
+        if lower is None:
+            with capturing_lower_layers(peft_model) as lower, torch.no_grad(), peft_model.disable_adapter():
                 peft_model(**batch.model_inputs(), use_cache=False, logits_to_keep=1)
-        finally:
-            for hook in hooks:
-                hook.remove()
-        self.h = captured["h"]
-
-    def _keep_kwargs(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        self.layer_kwargs.append(dict(kwargs))
+        self.h, self.layer_kwargs = lower.h, lower.layer_kwargs
 
     def __call__(self) -> torch.Tensor:
         return self.under(self.mask)

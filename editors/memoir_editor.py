@@ -25,7 +25,7 @@ from editors.background import background_mean, shipped_background_texts, shippe
 from editors.base import EditResult, Editor, positions
 from editors.consolidation import StoredEditLosses
 from editors.context_prefixes import generate_prefixes
-from editors.edit_loss import CachedEditLoss, NaiveEditLoss
+from editors.edit_loss import CachedEditLoss, LowerLayers, NaiveEditLoss, capturing_lower_layers
 from editors.errors import LedgerError
 from editors.ledger import LEDGER_FILE, Ledger, LedgerEntry
 from editors.memoir_hparams import MemoirHparams
@@ -44,6 +44,15 @@ class Forgotten:
     entry: LedgerEntry
     still_fires: Optional[str]  # id of the edit its prompt still routes to (only if their masks are identical)
     overlap: float  # best overlap of its mask with the stored edits left (it routes nowhere all the same)
+
+
+@dataclass
+class PlainRow:
+    """What one forward of an edit's plain row (prompt and target, no context prefix) gives the editor."""
+
+    pooled: torch.Tensor  # (1, D) pooled prompt feature: the edit's mask and stored feature
+    activations: torch.Tensor  # (1, S, D) down_proj inputs at every position: the keys preservation protects
+    lower: Optional[LowerLayers]  # the row's lower layers for training; None when the row was padded to prefixed rows
 
 
 class MemoirEditor(Editor):
@@ -152,17 +161,17 @@ class MemoirEditor(Editor):
         row = self.ledger.row_of_prompt(request.prompt)
         replaced = None if row is None else self._drop_row(row).id
         batch = self.rows(request)
-        pooled, activations = self._plain_row_inputs(batch)
-        mask = self.memory.mask_of(pooled)
+        plain = self._plain_row_inputs(batch)
+        pooled, mask = plain.pooled, self.memory.mask_of(plain.pooled)
         # How the prompt routes before its edit: a stored edit it fires is most likely the same
         # fact asked in other words. Both stay stored and its paraphrases may get either answer,
         # so the log names it; `forget` the earlier one if the new edit replaces it.
         earlier = self.memory.route_centred(mask, self.memory.centred(pooled))
         answered_by = self.ledger.entries[int(earlier.index[0])].id if bool(earlier.active[0]) else None
-        steps, loss = self._write((request.prompt, request.target), batch, mask)
+        steps, loss = self._write((request.prompt, request.target), batch, mask, plain.lower)
         self.memory.store(pooled)
         if self.hparams.preservation:
-            self._protect(self._keys(activations, batch.attention_mask[:1], mask))
+            self._protect(self._keys(plain.activations, batch.attention_mask[:1], mask))
         seconds = round(time.perf_counter() - started, 4)
         entry = LedgerEntry(self.ledger.free_id(request.id), request.prompt, request.target, LedgerEntry.now(), steps, loss, seconds)
         self.ledger.append(entry)
@@ -226,17 +235,24 @@ class MemoirEditor(Editor):
         if keys is not None:
             self._protect(keys)
 
-    def _write(self, pair: tuple[str, str], batch: TeacherForcedBatch, mask: torch.Tensor) -> tuple[int, float]:
+    def _write(self, pair: tuple[str, str], batch: TeacherForcedBatch, mask: torch.Tensor,
+               lower: Optional[LowerLayers] = None) -> tuple[int, float]:
         """Train R on `batch`'s rows (those of the (prompt, target) `pair`) under `mask`, avoiding what
-        the stored edits read; (steps, final loss)."""
-        return self._train(self._edit_loss(pair, batch, mask), self._preconditioner(mask))
+        the stored edits read; (steps, final loss). `lower`: the plain row's lower layers, if already run."""
+        return self._train(self._edit_loss(pair, batch, mask, lower), self._preconditioner(mask))
 
-    def _edit_loss(self, pair: tuple[str, str], batch: TeacherForcedBatch, mask: torch.Tensor) -> Callable[[], torch.Tensor]:
-        """An edit trained on its plain row alone, under consolidation, trains on the lower layers
-        consolidation's checks keep for it: the model runs below the edited layer once for both."""
-        if self.hparams.fast_path and batch.input_ids.shape[0] == 1 and self._consolidates:
-            return partial(self._stored_edit_losses.kept(pair, mask).under, mask)
-        return (CachedEditLoss if self.hparams.fast_path else NaiveEditLoss)(self.model, batch, mask)
+    def _edit_loss(self, pair: tuple[str, str], batch: TeacherForcedBatch, mask: torch.Tensor,
+                   lower: Optional[LowerLayers]) -> Callable[[], torch.Tensor]:
+        """An edit trained on its plain row alone reuses that row's lower layers from the forward that
+        chose its mask, and under consolidation keeps them for the checks: the model runs below the
+        edited layer once for all three."""
+        if not self.hparams.fast_path:
+            return NaiveEditLoss(self.model, batch, mask)
+        if batch.input_ids.shape[0] > 1:
+            return CachedEditLoss(self.model, batch, mask)
+        if self._consolidates:
+            return partial(self._stored_edit_losses.kept(pair, mask, lower).under, mask)
+        return CachedEditLoss(self.model, batch, mask, lower)
 
     @property
     def _consolidates(self) -> bool:
@@ -278,22 +294,24 @@ class MemoirEditor(Editor):
 
     def plain_row_pooled(self, batch: TeacherForcedBatch) -> torch.Tensor:
         """(1, D) pooled prompt feature of the plain row: what the edit's mask and stored feature come from."""
-        return self._plain_row_inputs(batch)[0]
+        return self._plain_row_inputs(batch).pooled
 
     @torch.no_grad()
-    def _plain_row_inputs(self, batch: TeacherForcedBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """The plain row's pooled prompt feature (1, D) and its down_proj inputs at every position (1, S, D).
+    def _plain_row_inputs(self, batch: TeacherForcedBatch) -> PlainRow:
+        """The plain row's pooled prompt feature, down_proj inputs and lower layers, from one forward.
 
-        The down_proj input does not depend on R, so the memory need not be switched off here.
+        None of them depends on R, so the memory need not be switched off here.
         """
         plain = {key: value[:1] for key, value in batch.model_inputs().items()}
         captured: dict[str, torch.Tensor] = {}
         hook = self.model.base_model.memoir_layer.register_forward_pre_hook(lambda m, args: captured.update(x=args[0]))
         try:
-            pooled = self.model.base_model.route_prompts(**plain, prompt_mask=batch.prompt_mask[:1]).pooled
+            with capturing_lower_layers(self.model) as lower:
+                routed = self.model.base_model.route_prompts(**plain, prompt_mask=batch.prompt_mask[:1], use_cache=False)
         finally:
             hook.remove()
-        return pooled, captured["x"]
+        # Lower layers of a row padded to longer prefixed rows are not those of the row alone, which training reads.
+        return PlainRow(routed.pooled, captured["x"], lower if batch.input_ids.shape[0] == 1 else None)
 
     def _preconditioner(self, mask: torch.Tensor) -> Optional[Preconditioner]:
         if self.hparams.preservation == 0 or self.memory.key_covariance.numel() == 0:
@@ -307,8 +325,7 @@ class MemoirEditor(Editor):
     def _stored_keys(self, entry: LedgerEntry, mask: torch.Tensor) -> torch.Tensor:
         """`_keys` of a stored edit, from its ledger entry: the inputs do not depend on R."""
         batch = self.rows((entry.prompt, entry.target))
-        _, activations = self._plain_row_inputs(batch)
-        return self._keys(activations, batch.attention_mask[:1], mask)
+        return self._keys(self._plain_row_inputs(batch).activations, batch.attention_mask[:1], mask)
 
     def _protect(self, keys: torch.Tensor, weight: float = 1.0) -> None:
         """Add (weight 1) or take back (weight -1) an edit's inputs in the covariance later updates avoid."""

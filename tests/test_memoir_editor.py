@@ -38,6 +38,20 @@ def test_fast_path_gives_the_naive_loss_and_R_after_n_steps(arch):
     assert trained[True][2] == trained[False][2] == [12, 12, 12]
 
 
+@pytest.mark.parametrize("consolidating", [False, True])
+def test_a_plain_row_edit_runs_the_whole_model_once_and_trains_as_the_naive_loss_does(arch, consolidating):
+    settings = dict(prefix_mode="none", loss_threshold=0.0) | (dict(consolidate_in_turn=1, consolidate_above=1e9) if consolidating else {})
+    naive, fast = make_editor(arch, fast_path=False, **settings), make_editor(arch, **settings)
+    whole_model_calls = []
+    fast.model.get_base_model().register_forward_pre_hook(lambda module, args: whole_model_calls.append(1))
+    for request in REQUESTS:
+        naive.edit(request)
+        fast.edit(request)
+    # One forward per edit chooses its mask and gives the lower layers its steps and its checks reuse.
+    assert len(whole_model_calls) == len(REQUESTS)
+    torch.testing.assert_close(fast.memory.R, naive.memory.R, rtol=1e-4, atol=1e-6)
+
+
 def test_cached_loss_equals_naive_loss_with_a_nonzero_memory(arch):
     editor = make_editor(arch)
     editor.edit(REQUESTS[0])

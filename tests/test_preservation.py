@@ -18,9 +18,8 @@ from test_memoir_editor import REQUESTS, make_editor
 def earlier_output(editor, request) -> torch.Tensor:
     """The residual R adds to `request`'s own rows under its stored mask: what a later edit can disturb."""
     batch = editor.rows(request)
-    pooled, activations = editor._plain_row_inputs(batch)
-    mask = editor.memory.mask_of(pooled)
-    return editor.memory.residual(activations, mask).detach()
+    plain = editor._plain_row_inputs(batch)
+    return editor.memory.residual(plain.activations, editor.memory.mask_of(plain.pooled)).detach()
 
 
 def drift_of_first_edit(**hparams) -> tuple[float, float]:
