@@ -54,7 +54,9 @@ def test_modules_give_the_harness_numbers_on_zsre_t10(zsre_run):
     rel, ppl = _module_scores(editor, [(r.prompt, r.target) for r in requests])
     gen, _ = _module_scores(editor, [(r.rephrase, r.target) for r in requests])
     assert [record["rel"] for record in records] == rel
-    assert [record["ppl"] for record in records] == ppl
+    # The harness runs the LM head on the target columns only; a matmul of another shape may round the last
+    # bit of a float otherwise on some CPUs, which PPL shows (exp of a mean) and token accuracy does not.
+    assert [record["ppl"] for record in records] == pytest.approx(ppl, rel=1e-6)
     assert [record["gen"] for record in records] == gen
     exact = evaluate.load(str(MODULES_DIR / "generation_exact_match")).compute(
         predictions=[record["generated"] for record in records], references=[r.target for r in requests]
