@@ -37,10 +37,9 @@ test-slow: setup
 	$(PY) -m pytest -q -m slow
 
 # RESULTS.md: every suite on SmolLM2, one stream per suite scored at each T. On 2 CPU cores ZsRE
-# takes about 30 minutes (28 measured, 0.52 s per edit; 42 with consolidate_in_turn 8 on a day the machine
-# ran 2.6x slower, 1.74 s per edit) and temporal 20 (19, 4.8 s per edit);
-# hallucination over an hour (its first 100 edits: 2.4 s each, 19 min with scoring; later edits take
-# longer), so its counts can be narrowed: make results HALLUCINATION_T=1,10,100
+# takes about 35 minutes (33 measured with consolidate_in_turn 8 at commit a38ef8c, 0.54 s per edit) and temporal
+# 20-35 (19 without consolidation, 35 with it on a slow day); hallucination about an hour (65 minutes
+# with consolidation, 3.7 s per edit), so its counts can be narrowed: make results HALLUCINATION_T=1,10,100
 # Then all three suites in one mixed stream (MIXED_T edits of each, the largest T of each suite), each
 # scored beside its own run: about as long again. `make results-mixed` runs that part alone.
 RUNS := runs/results
