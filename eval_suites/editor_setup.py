@@ -69,7 +69,7 @@ def run_settings(model_name: str, config: Optional[str], settings: Mapping[str, 
 
 def check_adapter_settings(folder: Optional[Path], settings: Mapping[str, Any]) -> None:
     """Refuse a `--set` that would change a saved adapter's own settings: they were fixed when its memory was made."""
-    if folder is None or not (folder / "adapter_config.json").is_file():
+    if not settings or folder is None or not (folder / "adapter_config.json").is_file():
         return
     saved = memoir.MemoirConfig.from_pretrained(str(folder))
     changed = sorted(key for key, value in settings.items() if key in CONFIG_KEYS and getattr(saved, key) != value)
