@@ -90,17 +90,21 @@ def single_suite_metrics(folder: Path, num_edits: int) -> Optional[dict]:
 
 def mixed_section(root: Path) -> str:
     """Each suite of the mixed stream beside its own single-suite run of the same records."""
-    rows, mixed_runs = [], []
+    rows, mixed_runs, missing = [], [], []
     for run in sorted(p for p in (root / MIXED).iterdir() if (p / "metrics.json").is_file()):
         mixed = load_metrics(run)
         alone = single_suite_metrics(root / run.name, mixed["num_edits"])
         mixed_runs.append(mixed)
+        missing += [] if alone else [f"{run.name} T = {mixed['num_edits']}"]
         rows += [{**metrics, "suite": run.name, "stream": label}
                  for label, metrics in (("own suite only", alone), ("mixed stream", mixed)) if metrics is not None]
+    # A single-suite run not rerun with this one is not under `root`: its row is its own section's, at that section's commit.
+    elsewhere = (f"\nNot under `{root}` with this run, so compare with their own sections above: {', '.join(missing)}.\n"
+                 if missing else "")
     return (
         "## mixed stream\n\nAll suites' edits in one seeded order (`memoir eval --data zsre,hallucination,temporal`), "
         "each suite scored after the last edit, beside its own single-suite run (its section above):\n\n"
-        + measured_at(mixed_runs) + format_table(rows, leading={"suite": "suite", "stream": "stream", "num_edits": "T"})
+        + measured_at(mixed_runs) + format_table(rows, leading={"suite": "suite", "stream": "stream", "num_edits": "T"}) + elsewhere
     )
 
 

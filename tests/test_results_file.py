@@ -74,3 +74,13 @@ def test_a_rerun_part_rewrites_its_own_sections_and_keeps_the_others_with_their_
     assert "| memoir | smollm2-135m | 10 | 0.600 |" in zsre and "Measured at commit" not in zsre
     assert "Measured at commit bbbbbbb." in temporal and "| memoir | smollm2-135m | 10 | 0.700 |" in temporal
     assert text.count("## ") == 2 and text.startswith("# Results\n")
+
+
+def test_the_mixed_section_names_the_suites_whose_own_run_is_not_at_hand(tmp_path):
+    write_run(tmp_path / "runs" / "zsre" / "t10", 10, 0.9)
+    write_run(tmp_path / "runs" / "mixed" / "zsre", 10, 0.85)
+    write_run(tmp_path / "runs" / "mixed" / "temporal", 5, 0.7)
+    text = write_results(tmp_path / "runs", tmp_path / "RESULTS.md").read_text()
+    mixed = text[text.index("## mixed stream"):]
+    assert "| temporal | mixed stream | 5 | 0.700 |" in mixed and "| temporal | own suite only" not in mixed
+    assert "compare with their own sections above: temporal T = 5." in mixed and "zsre T = 10" not in mixed
