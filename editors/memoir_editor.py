@@ -29,7 +29,7 @@ from editors.edit_loss import CachedEditLoss, LowerLayers, NaiveEditLoss, captur
 from editors.errors import LedgerError
 from editors.ledger import LEDGER_FILE, Ledger, LedgerEntry
 from editors.memoir_hparams import MemoirHparams
-from editors.preservation import Preconditioner, add_keys, unit_keys
+from editors.preservation import Preconditioner, add_keys, dropout_variants, unit_keys
 from editors.request import EditLike, as_request
 from editors.teacher_forcing import TeacherForcedBatch, teacher_forced_batch
 from memoir.defaults import ConfigRef, resolve_defaults
@@ -171,7 +171,8 @@ class MemoirEditor(Editor):
         steps, loss = self._write((request.prompt, request.target), batch, mask, plain.lower)
         self.memory.store(pooled)
         if self.hparams.preservation:
-            self._protect(self._keys(plain.activations, batch.attention_mask[:1], mask))
+            pair = (request.prompt, request.target)
+            self._protect(self._protected_keys(pair, mask, self._keys(plain.activations, batch.attention_mask[:1], mask)))
         seconds = round(time.perf_counter() - started, 4)
         entry = LedgerEntry(self.ledger.free_id(request.id), request.prompt, request.target, LedgerEntry.now(), steps, loss, seconds)
         self.ledger.append(entry)
@@ -303,15 +304,21 @@ class MemoirEditor(Editor):
         None of them depends on R, so the memory need not be switched off here.
         """
         plain = {key: value[:1] for key, value in batch.model_inputs().items()}
+        with capturing_lower_layers(self.model) as lower:
+            pooled, activations = self._layer_inputs(plain, batch.prompt_mask[:1])
+        # Lower layers of a row padded to longer prefixed rows are not those of the row alone, which training reads.
+        return PlainRow(pooled, activations, lower if batch.input_ids.shape[0] == 1 else None)
+
+    @torch.no_grad()
+    def _layer_inputs(self, inputs: dict[str, torch.Tensor], prompt_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, D) pooled prompt features and (B, S, D) down_proj inputs of a batch, from one forward."""
         captured: dict[str, torch.Tensor] = {}
         hook = self.model.base_model.memoir_layer.register_forward_pre_hook(lambda m, args: captured.update(x=args[0]))
         try:
-            with capturing_lower_layers(self.model) as lower:
-                routed = self.model.base_model.route_prompts(**plain, prompt_mask=batch.prompt_mask[:1], use_cache=False)
+            routed = self.model.base_model.route_prompts(**inputs, prompt_mask=prompt_mask, use_cache=False)
         finally:
             hook.remove()
-        # Lower layers of a row padded to longer prefixed rows are not those of the row alone, which training reads.
-        return PlainRow(routed.pooled, captured["x"], lower if batch.input_ids.shape[0] == 1 else None)
+        return routed.pooled, captured["x"]
 
     def _preconditioner(self, mask: torch.Tensor) -> Optional[Preconditioner]:
         if self.hparams.preservation == 0 or self.memory.key_covariance.numel() == 0:
@@ -324,8 +331,21 @@ class MemoirEditor(Editor):
 
     def _stored_keys(self, entry: LedgerEntry, mask: torch.Tensor) -> torch.Tensor:
         """`_keys` of a stored edit, from its ledger entry: the inputs do not depend on R."""
-        batch = self.rows((entry.prompt, entry.target))
-        return self._keys(self._plain_row_inputs(batch).activations, batch.attention_mask[:1], mask)
+        pair = (entry.prompt, entry.target)
+        batch = self.rows(pair)
+        return self._protected_keys(pair, mask, self._keys(self._plain_row_inputs(batch).activations, batch.attention_mask[:1], mask))
+
+    def _protected_keys(self, pair: tuple[str, str], mask: torch.Tensor, plain_keys: torch.Tensor) -> torch.Tensor:
+        """An edit's `plain_keys`, then those of its prompt's `preservation_variants` word-dropout variants,
+        scaled so that in C they weigh together as much as the plain row's."""
+        variants = dropout_variants(pair[0], self.hparams.preservation_variants)
+        if not variants:
+            return plain_keys
+        batch = teacher_forced_batch(self.tokenizer, [(variant, pair[1]) for variant in variants], padding_side="right")
+        batch = batch.to(self.model.device)
+        _, activations = self._layer_inputs(batch.model_inputs(), batch.prompt_mask)
+        variant_keys = self._keys(activations, batch.attention_mask, mask) / len(variants) ** 0.5
+        return torch.cat([plain_keys, variant_keys])
 
     def _protect(self, keys: torch.Tensor, weight: float = 1.0) -> None:
         """Add (weight 1) or take back (weight -1) an edit's inputs in the covariance later updates avoid."""

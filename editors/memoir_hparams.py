@@ -43,6 +43,9 @@ class MemoirHparams:
     # λ of editors.preservation: damp a new edit's update along the inputs earlier edits are read
     # on; 0 writes each edit as the paper does, ignoring the edits it overwrites in shared columns.
     preservation: float = 0.0
+    # Word-dropout variants of each edit's prompt whose inputs C protects too (weighing together as
+    # much as the prompt's own), so that later edits also avoid what its paraphrases read; 0: the prompt's alone.
+    preservation_variants: int = 0
     # editors.consolidation: after every `consolidate_every`-th edit, write again each stored edit
     # whose own prompt's loss has risen above `consolidate_above`; 0 never does (the paper's editor).
     consolidate_every: int = 0
@@ -65,7 +68,7 @@ class MemoirHparams:
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) > 0, "a number > 0")
         for name in ("loss_threshold", "weight_decay", "preservation", "consolidate_above"):
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) >= 0, "a number >= 0")
-        for name in ("last_step_bisections", "consolidate_every", "consolidate_in_turn"):
+        for name in ("last_step_bisections", "consolidate_every", "consolidate_in_turn", "preservation_variants"):
             _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 0, "a whole number >= 0")
         for name in ("max_steps", "num_background_texts"):
             _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 1, "a whole number >= 1")

@@ -10,8 +10,11 @@ from peft import PeftModel
 
 import memoir
 from conftest import tiny_model
+from editors.errors import InvalidSettingsError
 from editors.memoir_editor import MemoirEditor
-from editors.preservation import Preconditioner, add_keys, unit_keys
+from editors.memoir_hparams import MemoirHparams
+from editors.preservation import Preconditioner, add_keys, dropout_variants, unit_keys
+from editors.teacher_forcing import teacher_forced_batch
 from test_memoir_editor import REQUESTS, make_editor
 
 
@@ -119,3 +122,54 @@ def test_a_preserving_edit_already_writes_the_least_change_for_its_outputs(prese
     projected = change @ keys @ torch.linalg.pinv(keys.T @ inverse @ keys) @ keys.T @ inverse
     assert keys.shape[1] < keys.shape[0] and change.norm() > 0  # fewer inputs than columns: the least change is not forced
     assert torch.allclose(projected, change, atol=1e-4 * float(change.norm())) == least
+
+
+def test_dropout_variants_are_the_same_for_a_prompt_and_keep_some_of_its_words():
+    prompt = "what is the name of the river that runs through the old city"
+    variants = dropout_variants(prompt, 4)
+    assert variants == dropout_variants(prompt, 4)  # taken out of C again exactly as they went in
+    assert len(set(variants)) > 1 and prompt not in variants
+    for variant in variants:
+        words = variant.split()
+        assert 0 < len(words) < len(prompt.split()) and set(words) <= set(prompt.split())
+    assert dropout_variants("one", 3) == ["one"] * 3 and dropout_variants(prompt, 0) == []
+
+
+def test_variants_weigh_in_c_together_as_much_as_the_prompt_and_leave_it_with_their_edit():
+    editor, plain = make_editor(preservation=1.0, preservation_variants=4), make_editor(preservation=1.0)
+    for one in (editor, plain):
+        one.edit(REQUESTS[0])
+    variants = dropout_variants(REQUESTS[0].prompt, 4)
+    variant_positions = sum(int(editor.rows((v, REQUESTS[0].target)).attention_mask[0].sum()) for v in variants)
+    assert torch.trace(editor.memory.key_covariance - plain.memory.key_covariance).item() == pytest.approx(
+        variant_positions / 4, rel=1e-4)
+    editor.edit(REQUESTS[1])
+    editor.forget(editor.edits[0]["id"])
+    only_second = make_editor(preservation=1.0, preservation_variants=4)
+    only_second.edit(REQUESTS[1])
+    torch.testing.assert_close(editor.memory.key_covariance, only_second.memory.key_covariance, atol=1e-4, rtol=1e-4)
+
+
+def variant_drift(variants: int) -> float:
+    """How far two later edits move the residual on the first edit's own prompt variants, under its mask."""
+    editor = make_editor(loss_threshold=0.0, preservation=1000.0, preservation_variants=variants)
+    editor.edit(REQUESTS[0])
+    mask = editor.memory.index.masks[:1]
+    batch = teacher_forced_batch(editor.tokenizer, [(v, REQUESTS[0].target) for v in dropout_variants(REQUESTS[0].prompt, 4)],
+                                 padding_side="right")
+    _, activations = editor._layer_inputs(batch.model_inputs(), batch.prompt_mask)
+    before = editor.memory.residual(activations, mask).detach()[batch.attention_mask.bool()]
+    for request in REQUESTS[1:]:
+        editor.edit(request)
+    after = editor.memory.residual(activations, mask).detach()[batch.attention_mask.bool()]
+    return float((after - before).norm() / before.norm())
+
+
+def test_protecting_variants_keeps_later_edits_off_what_the_earlier_edits_paraphrases_read():
+    assert variant_drift(4) < variant_drift(0) / 2
+
+
+@pytest.mark.parametrize("count", [-1, 1.5, "4"])
+def test_a_bad_variant_count_is_refused(count):
+    with pytest.raises(InvalidSettingsError, match="preservation_variants must be a whole number >= 0"):
+        MemoirHparams(preservation_variants=count)
