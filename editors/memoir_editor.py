@@ -330,7 +330,7 @@ class MemoirEditor(Editor):
         return unit_keys(self.memory.centred_inputs(activations), attention_mask, mask)
 
     def _stored_keys(self, entry: LedgerEntry, mask: torch.Tensor) -> torch.Tensor:
-        """`_keys` of a stored edit, from its ledger entry: the inputs do not depend on R."""
+        """The inputs a stored edit is protected on (`_protected_keys`), from its ledger entry: they do not depend on R."""
         pair = (entry.prompt, entry.target)
         batch = self.rows(pair)
         return self._protected_keys(pair, mask, self._keys(self._plain_row_inputs(batch).activations, batch.attention_mask[:1], mask))

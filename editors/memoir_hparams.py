@@ -45,6 +45,7 @@ class MemoirHparams:
     preservation: float = 0.0
     # Word-dropout variants of each edit's prompt whose inputs C protects too (weighing together as
     # much as the prompt's own), so that later edits also avoid what its paraphrases read; 0: the prompt's alone.
+    # Keep it fixed for one adapter: forget and rewrite take out the inputs this setting names now.
     preservation_variants: int = 0
     # editors.consolidation: after every `consolidate_every`-th edit, write again each stored edit
     # whose own prompt's loss has risen above `consolidate_above`; 0 never does (the paper's editor).

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-# Share of a prompt's words each variant drops: the rate measured on the ZsRE train slice (README, "Mixed stream").
+# Share of a prompt's words each variant drops: the one rate measured (README, "Mixed stream").
 DROPOUT_RATE = 0.25
 
 
