@@ -171,8 +171,7 @@ class MemoirEditor(Editor):
         steps, loss = self._write((request.prompt, request.target), batch, mask, plain.lower)
         self.memory.store(pooled)
         if self.hparams.preservation:
-            pair = (request.prompt, request.target)
-            self._protect(self._protected_keys(pair, mask, self._keys(plain.activations, batch.attention_mask[:1], mask)))
+            self._protect(self._protected_keys((request.prompt, request.target), mask, plain.activations, batch.attention_mask[:1]))
         seconds = round(time.perf_counter() - started, 4)
         entry = LedgerEntry(self.ledger.free_id(request.id), request.prompt, request.target, LedgerEntry.now(), steps, loss, seconds)
         self.ledger.append(entry)
@@ -333,18 +332,20 @@ class MemoirEditor(Editor):
         """The inputs a stored edit is protected on (`_protected_keys`), from its ledger entry: they do not depend on R."""
         pair = (entry.prompt, entry.target)
         batch = self.rows(pair)
-        return self._protected_keys(pair, mask, self._keys(self._plain_row_inputs(batch).activations, batch.attention_mask[:1], mask))
+        return self._protected_keys(pair, mask, self._plain_row_inputs(batch).activations, batch.attention_mask[:1])
 
-    def _protected_keys(self, pair: tuple[str, str], mask: torch.Tensor, plain_keys: torch.Tensor) -> torch.Tensor:
-        """An edit's `plain_keys`, then those of its prompt's `preservation_variants` word-dropout variants,
-        scaled so that in C they weigh together as much as the plain row's."""
+    def _protected_keys(self, pair: tuple[str, str], mask: torch.Tensor, activations: torch.Tensor,
+                        attention_mask: torch.Tensor) -> torch.Tensor:
+        """The `_keys` of an edit's plain row (its `activations`), then those of its prompt's `preservation_variants`
+        word-dropout variants, scaled so that in C they weigh together as much as the plain row's."""
+        plain_keys = self._keys(activations, attention_mask, mask)
         variants = dropout_variants(pair[0], self.hparams.preservation_variants)
         if not variants:
             return plain_keys
         batch = teacher_forced_batch(self.tokenizer, [(variant, pair[1]) for variant in variants], padding_side="right")
         batch = batch.to(self.model.device)
-        _, activations = self._layer_inputs(batch.model_inputs(), batch.prompt_mask)
-        variant_keys = self._keys(activations, batch.attention_mask, mask) / len(variants) ** 0.5
+        _, variant_activations = self._layer_inputs(batch.model_inputs(), batch.prompt_mask)
+        variant_keys = self._keys(variant_activations, batch.attention_mask, mask) / len(variants) ** 0.5
         return torch.cat([plain_keys, variant_keys])
 
     def _protect(self, keys: torch.Tensor, weight: float = 1.0) -> None:
