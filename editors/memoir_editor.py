@@ -29,7 +29,7 @@ from editors.edit_loss import CachedEditLoss, LowerLayers, NaiveEditLoss, captur
 from editors.errors import LedgerError
 from editors.ledger import LEDGER_FILE, Ledger, LedgerEntry
 from editors.memoir_hparams import MemoirHparams
-from editors.preservation import Preconditioner, add_keys, dropout_variants, unit_keys
+from editors.preservation import Preconditioner, add_keys, capped_keys, dropout_variants, unit_keys
 from editors.request import EditLike, as_request
 from editors.teacher_forcing import TeacherForcedBatch, teacher_forced_batch
 from memoir.defaults import ConfigRef, resolve_defaults
@@ -337,16 +337,15 @@ class MemoirEditor(Editor):
     def _protected_keys(self, pair: tuple[str, str], mask: torch.Tensor, activations: torch.Tensor,
                         attention_mask: torch.Tensor) -> torch.Tensor:
         """The `_keys` of an edit's plain row (its `activations`), then those of its prompt's `preservation_variants`
-        word-dropout variants, scaled so that in C they weigh together as much as the plain row's."""
-        plain_keys = self._keys(activations, attention_mask, mask)
+        word-dropout variants (weighing together as much as the plain row's), all within `max_protected_positions`."""
+        keys = self._keys(activations, attention_mask, mask)
         variants = dropout_variants(pair[0], self.hparams.preservation_variants)
-        if not variants:
-            return plain_keys
-        batch = teacher_forced_batch(self.tokenizer, [(variant, pair[1]) for variant in variants], padding_side="right")
-        batch = batch.to(self.model.device)
-        _, variant_activations = self._layer_inputs(batch.model_inputs(), batch.prompt_mask)
-        variant_keys = self._keys(variant_activations, batch.attention_mask, mask) / len(variants) ** 0.5
-        return torch.cat([plain_keys, variant_keys])
+        if variants:
+            batch = teacher_forced_batch(self.tokenizer, [(variant, pair[1]) for variant in variants], padding_side="right")
+            batch = batch.to(self.model.device)
+            _, variant_activations = self._layer_inputs(batch.model_inputs(), batch.prompt_mask)
+            keys = torch.cat([keys, self._keys(variant_activations, batch.attention_mask, mask) / len(variants) ** 0.5])
+        return capped_keys(keys, self.hparams.max_protected_positions)
 
     def _protect(self, keys: torch.Tensor, weight: float = 1.0) -> None:
         """Add (weight 1) or take back (weight -1) an edit's inputs in the covariance later updates avoid."""

@@ -47,6 +47,10 @@ class MemoirHparams:
     # much as the prompt's own), so that later edits also avoid what its paraphrases read; 0: the prompt's alone.
     # Keep it fixed for one adapter: forget and rewrite take out the inputs this setting names now.
     preservation_variants: int = 0
+    # The most one edit weighs in C, in unit inputs (positions): a longer edit's inputs are scaled down
+    # to weigh this much together, so that a 130-token passage does not damp later edits' updates ten
+    # times as much as a 13-token question does; 0: every position weighs 1. Fixed for one adapter, as above.
+    max_protected_positions: int = 0
     # editors.consolidation: after every `consolidate_every`-th edit, write again each stored edit
     # whose own prompt's loss has risen above `consolidate_above`; 0 never does (the paper's editor).
     consolidate_every: int = 0
@@ -69,7 +73,8 @@ class MemoirHparams:
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) > 0, "a number > 0")
         for name in ("loss_threshold", "weight_decay", "preservation", "consolidate_above"):
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) >= 0, "a number >= 0")
-        for name in ("last_step_bisections", "consolidate_every", "consolidate_in_turn", "preservation_variants"):
+        for name in ("last_step_bisections", "consolidate_every", "consolidate_in_turn", "preservation_variants",
+                     "max_protected_positions"):
             _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 0, "a whole number >= 0")
         for name in ("max_steps", "num_background_texts"):
             _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 1, "a whole number >= 1")

@@ -50,6 +50,17 @@ def unit_keys(activations: torch.Tensor, positions: torch.Tensor, mask: torch.Te
     return keys / keys.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
 
+def capped_keys(keys: torch.Tensor, limit: int) -> torch.Tensor:
+    """`keys` scaled so that their weight in C (the sum of their squared norms) is at most `limit`; 0: no limit.
+
+    A unit key weighs 1, so a long passage would otherwise damp later edits far more than a short
+    question does, although each is one edit to keep."""
+    weight = float(keys.pow(2).sum())
+    if limit == 0 or weight <= limit:
+        return keys
+    return keys * (limit / weight) ** 0.5
+
+
 def add_keys(covariance: torch.Tensor, keys: torch.Tensor, weight: float = 1.0) -> None:
     """C += weight · Σ k kᵀ, in place (weight -1 takes an edit's keys back out)."""
     covariance.add_(keys.T @ keys, alpha=weight)

@@ -13,7 +13,7 @@ from conftest import tiny_model
 from editors.errors import InvalidSettingsError
 from editors.memoir_editor import MemoirEditor
 from editors.memoir_hparams import MemoirHparams
-from editors.preservation import Preconditioner, add_keys, dropout_variants, unit_keys
+from editors.preservation import Preconditioner, add_keys, capped_keys, dropout_variants, unit_keys
 from editors.teacher_forcing import teacher_forced_batch
 from test_memoir_editor import REQUESTS, make_editor
 
@@ -169,7 +169,37 @@ def test_protecting_variants_keeps_later_edits_off_what_the_earlier_edits_paraph
     assert variant_drift(4) < variant_drift(0) / 2
 
 
+@pytest.mark.parametrize("name", ["preservation_variants", "max_protected_positions"])
 @pytest.mark.parametrize("count", [-1, 1.5, "4"])
-def test_a_bad_variant_count_is_refused(count):
-    with pytest.raises(InvalidSettingsError, match="preservation_variants must be a whole number >= 0"):
-        MemoirHparams(preservation_variants=count)
+def test_a_bad_count_is_refused(name, count):
+    with pytest.raises(InvalidSettingsError, match=f"{name} must be a whole number >= 0"):
+        MemoirHparams(**{name: count})
+
+
+def test_capped_keys_weigh_at_most_the_limit_and_keep_their_directions():
+    keys = unit_keys(torch.randn(1, 10, 6), torch.ones(1, 10), torch.ones(6, dtype=torch.bool))
+    capped = capped_keys(keys, 4)
+    assert capped.pow(2).sum().item() == pytest.approx(4.0, rel=1e-5)
+    torch.testing.assert_close(capped / capped.norm(dim=-1, keepdim=True), keys)
+    assert torch.equal(capped_keys(keys, 10), keys) and torch.equal(capped_keys(keys, 0), keys)
+
+
+def test_a_long_edit_weighs_the_cap_in_c_and_leaves_it_whole_when_forgotten():
+    long, short = REQUESTS[2], REQUESTS[1]
+    positions = [int(make_editor().rows(r).attention_mask[0].sum()) for r in (long, short)]
+    cap = positions[1] + 1
+    assert positions[0] > cap  # the long edit is capped, the short one is not
+    editor, only_short = make_editor(preservation=1.0, max_protected_positions=cap), make_editor(preservation=1.0)
+    editor.edit(long)
+    assert torch.trace(editor.memory.key_covariance).item() == pytest.approx(cap, rel=1e-5)
+    editor.edit(short)
+    only_short.edit(short)
+    editor.forget(editor.edits[0]["id"])
+    torch.testing.assert_close(editor.memory.key_covariance, only_short.memory.key_covariance, atol=1e-4, rtol=1e-4)
+
+
+def test_a_capped_edit_is_protected_less_than_a_whole_one_and_more_than_none():
+    whole, _ = drift_of_first_edit(preservation=3.0)
+    capped, _ = drift_of_first_edit(preservation=3.0, max_protected_positions=2)
+    unprotected, _ = drift_of_first_edit()
+    assert whole < capped < unprotected
