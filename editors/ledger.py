@@ -7,7 +7,9 @@ re-edit of the same prompt drops the old row) and saved together, atomically, by
 `MemoirEditor.save`. `written` counts every edit ever written into the adapter, forgotten or
 replaced ones included: a resumed run knows from it how far it got. `next_check` is the stored
 row that consolidation in turn checks next, kept here so that a resumed run checks what an
-uninterrupted one would.
+uninterrupted one would. `protected_with` names the editor settings that chose which inputs of each
+edit the covariance C holds (None while it holds none): forget and rewrite take an edit's inputs out
+of C again, which is exact only under those same settings.
 """
 
 from __future__ import annotations
@@ -49,13 +51,14 @@ class LedgerEntry:
 
 @dataclass
 class Ledger:
-    """The stored edits in mask-row order, the forgotten ones likewise, the count of edits ever written
-    and the stored row consolidation in turn checks next."""
+    """The stored edits in mask-row order, the forgotten ones likewise, the count of edits ever written,
+    the stored row consolidation in turn checks next and the settings C was built with."""
 
     entries: list[LedgerEntry] = field(default_factory=list)
     written: int = 0
     forgotten: list[LedgerEntry] = field(default_factory=list)
     next_check: int = 0
+    protected_with: Optional[dict[str, int]] = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -117,7 +120,7 @@ class Ledger:
 
     def to_json(self) -> str:
         document = {"format": FORMAT, "written": self.written, "next_check": self.next_check,
-                    "edits": self.rows(), "forgotten": self.forgotten_rows()}
+                    "protected_with": self.protected_with, "edits": self.rows(), "forgotten": self.forgotten_rows()}
         return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
 
     @classmethod
@@ -126,9 +129,13 @@ class Ledger:
             document = json.loads(text)
             entries = [LedgerEntry(**row) for row in document["edits"]]
             forgotten = [LedgerEntry(**row) for row in document["forgotten"]]
-            # Ledgers saved before `next_check` was kept start the round at the oldest edit.
-            return cls(entries, int(document["written"]), forgotten, int(document.get("next_check", 0)))
-        except (ValueError, KeyError, TypeError) as error:
+            # Ledgers saved before `next_check` was kept start the round at the oldest edit; before
+            # `protected_with` was, the editor cannot tell how C was built and builds it again.
+            protected_with = document.get("protected_with")
+            if protected_with is not None:
+                protected_with = {str(name): int(value) for name, value in protected_with.items()}
+            return cls(entries, int(document["written"]), forgotten, int(document.get("next_check", 0)), protected_with)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise LedgerError(f"{where} is not a MEMOIR ledger ({error}); restore it from the adapter's source.") from None
 
     @classmethod

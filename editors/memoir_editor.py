@@ -95,8 +95,7 @@ class MemoirEditor(Editor):
                     model, tokenizer, self.hparams.prefix_seeds, self.hparams.prefix_lengths, self.hparams.prefix_mode
                 )
         self.prefixes = prefixes
-        if self.hparams.preservation and self.memory.num_edits and self.memory.key_covariance.numel() == 0:
-            self._protect_stored_edits()
+        self._build_protection()
 
     @classmethod
     def from_pretrained(
@@ -353,6 +352,7 @@ class MemoirEditor(Editor):
         if memory.key_covariance.numel() == 0:
             width = memory.R.shape[1]
             memory.key_covariance = torch.zeros(width, width, device=memory.R.device)
+            self.ledger.protected_with = self.hparams.protection()
         add_keys(memory.key_covariance, keys, weight)
 
     def _unprotect(self, entry: LedgerEntry, mask: torch.Tensor) -> None:
@@ -360,9 +360,18 @@ class MemoirEditor(Editor):
         if self.memory.key_covariance.numel():
             self._protect(self._stored_keys(entry, mask), weight=-1.0)
 
-    def _protect_stored_edits(self) -> None:
-        """A memory written without preservation: its edits' inputs come from the ledger, so the
-        edits already stored are protected from the next ones too."""
+    def _build_protection(self) -> None:
+        """Build C from the ledger when it lacks the stored edits' inputs (a memory written without preservation), or
+        holds them under other settings than this editor's: forget and rewrite take out the inputs these settings name."""
+        covariance, wanted = self.memory.key_covariance, self.hparams.protection()
+        stale = covariance.numel() > 0 and self.ledger.protected_with != wanted
+        missing = covariance.numel() == 0 and self.hparams.preservation > 0 and self.memory.num_edits > 0
+        if not (stale or missing):
+            return
+        if stale:
+            logger.warning("preservation: C was built with %s, this editor uses %s; building it again",
+                           self.ledger.protected_with or "settings the ledger does not record", wanted)
+        self.memory.key_covariance, self.ledger.protected_with = torch.zeros(0, device=covariance.device), None
         logger.info("preservation: reading the inputs of the %d stored edits", self.memory.num_edits)
         for entry, mask in zip(self.ledger.entries, self.memory.index.masks):
             self._protect(self._stored_keys(entry, mask))

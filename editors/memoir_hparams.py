@@ -45,11 +45,11 @@ class MemoirHparams:
     preservation: float = 0.0
     # Word-dropout variants of each edit's prompt whose inputs C protects too (weighing together as
     # much as the prompt's own), so that later edits also avoid what its paraphrases read; 0: the prompt's alone.
-    # Keep it fixed for one adapter: forget and rewrite take out the inputs this setting names now.
+    # Changing it for an adapter that holds edits rebuilds C from its ledger (one forward per stored edit).
     preservation_variants: int = 0
     # The most one edit weighs in C, in unit inputs (positions): a longer edit's inputs are scaled down
     # to weigh this much together, so that a 130-token passage does not damp later edits' updates ten
-    # times as much as a 13-token question does; 0: every position weighs 1. Fixed for one adapter, as above.
+    # times as much as a 13-token question does; 0: every position weighs 1. Changing it rebuilds C, as above.
     max_protected_positions: int = 0
     # editors.consolidation: after every `consolidate_every`-th edit, write again each stored edit
     # whose own prompt's loss has risen above `consolidate_above`; 0 never does (the paper's editor).
@@ -113,6 +113,10 @@ class MemoirHparams:
             logger.warning("No file in configs/ matches this model: editing with the paper's LLaMA-3-8B settings.")
             return cls()
         return cls.from_dict(defaults.get("editor", {}))
+
+    def protection(self) -> dict[str, int]:
+        """The settings that choose which inputs of an edit C holds: an adapter's C is built under one set of them."""
+        return {"preservation_variants": self.preservation_variants, "max_protected_positions": self.max_protected_positions}
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

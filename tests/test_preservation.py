@@ -11,6 +11,7 @@ from peft import PeftModel
 import memoir
 from conftest import tiny_model
 from editors.errors import InvalidSettingsError
+from editors.ledger import Ledger
 from editors.memoir_editor import MemoirEditor
 from editors.memoir_hparams import MemoirHparams
 from editors.preservation import Preconditioner, add_keys, capped_keys, dropout_variants, unit_keys
@@ -82,6 +83,43 @@ def test_preservation_switched_on_later_first_protects_the_edits_already_stored(
     hparams = dataclasses.replace(later.hparams, preservation=1.0)
     switched = MemoirEditor(later.model, later.tokenizer, hparams, prefixes=later.prefixes, ledger=later.ledger)
     torch.testing.assert_close(switched.memory.key_covariance, from_start.memory.key_covariance)
+
+
+def reopened(editor: MemoirEditor, caplog, **changes) -> MemoirEditor:
+    """A new editor on `editor`'s memory and saved ledger, with `changes` to its settings; caplog records its warnings."""
+    caplog.clear()
+    ledger = Ledger.from_json(editor.ledger.to_json())
+    return MemoirEditor(editor.model, editor.tokenizer, dataclasses.replace(editor.hparams, **changes),
+                        prefixes=editor.prefixes, ledger=ledger)
+
+
+def test_c_is_built_again_when_an_adapter_is_opened_with_other_protection_settings(caplog):
+    editor, capped = make_editor(preservation=1.0), make_editor(preservation=1.0, max_protected_positions=3)
+    for request in REQUESTS[:2]:
+        editor.edit(request)
+        capped.edit(request)
+    assert editor.ledger.protected_with == {"preservation_variants": 0, "max_protected_positions": 0}
+    same = reopened(editor, caplog)
+    assert "building it again" not in caplog.text
+    changed = reopened(editor, caplog, max_protected_positions=3)
+    assert "building it again" in caplog.text and changed.ledger.protected_with["max_protected_positions"] == 3
+    torch.testing.assert_close(changed.memory.key_covariance, capped.memory.key_covariance, atol=1e-5, rtol=1e-5)
+    assert same.memory is changed.memory  # the same memory: its C now follows the cap and forget takes out what went in
+    changed.forget(changed.edits[0]["id"])
+    only_second = make_editor(preservation=1.0, max_protected_positions=3)
+    only_second.edit(REQUESTS[1])
+    torch.testing.assert_close(changed.memory.key_covariance, only_second.memory.key_covariance, atol=1e-4, rtol=1e-4)
+
+
+def test_a_ledger_that_does_not_say_how_c_was_built_gets_it_built_again(caplog):
+    editor = make_editor(preservation=1.0)
+    editor.edit(REQUESTS[0])
+    before = editor.memory.key_covariance.clone()
+    editor.ledger.protected_with = None  # as ledgers saved before it was recorded
+    again = reopened(editor, caplog)
+    assert "settings the ledger does not record" in caplog.text
+    torch.testing.assert_close(again.memory.key_covariance, before)
+    assert again.ledger.protected_with == {"preservation_variants": 0, "max_protected_positions": 0}
 
 
 def test_a_forgotten_or_replaced_edit_is_no_longer_protected():
