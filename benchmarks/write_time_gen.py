@@ -6,26 +6,25 @@
 Runs one (mixed) stream of the suites' *train* files as tune_mixed.py does and, right after each
 edit of the first suite is written (its consolidation included), scores that edit's Rel and Gen;
 after the last edit it scores them all again. Printed per fifth of edit age (oldest first) and by
-whether the subject is edited again: Gen at write time, Gen at the end; and the other suites' scores. A gap already there at
-write time is the writing's; one that opens afterwards is wear by later edits.
+whether the subject is edited again: Gen at write time, Gen at the end; and the other suites'
+scores. A gap already there at write time is the writing's; one that opens afterwards is wear by
+later edits. The first suite of --data is the one probed; the memory is centred by its background.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import statistics
-from typing import Any
+from typing import Any, Sequence
 
 from editors.base import EditResult
-from eval_suites.editor_setup import setting
-from eval_suites.protocol import Stream, mixed_order, run_mixed
+from eval_suites.protocol import mixed_order, run_mixed
 from eval_suites.repeats import repeat_rows
 from eval_suites.scoring import score_records
-from eval_suites.suites import get_suite
-from tune_memoir import by_fifth, kept_editors, settings, train_requests
-from tune_mixed import interleaved_texts
+from eval_suites.shipped_background import suite_background_texts
+from tune_memoir import by_fifth, kept_editors
+from tune_mixed import stream_parser, train_streams
 
 OTHER_SCORES = ("rel", "ood", "ppl", "loc", "loc_neighbour")
 
@@ -35,7 +34,7 @@ def without_locality(request: Any) -> Any:
     return dataclasses.replace(request, locality_prompt=None, locality_answer=None, neighbour_prompt=None, neighbour_answer=None)
 
 
-def summary(records: list[dict[str, Any]], requests: list[Any]) -> dict[str, Any]:
+def summary(records: list[dict[str, Any]], requests: Sequence[Any]) -> dict[str, Any]:
     """Rel and Gen over all records, by fifth of edit age and by repeat group."""
     return {
         "rel": round(statistics.mean(r["rel"] for r in records), 3),
@@ -46,22 +45,10 @@ def summary(records: list[dict[str, Any]], requests: list[Any]) -> dict[str, Any
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--data", default="zsre,hallucination,temporal", help="suites whose train files are mixed; "
-                                                                             "the first is the one probed")
-    parser.add_argument("--num-edits", default="500,150,37", help="edits of each suite, in the order of --data")
-    parser.add_argument("--seed", type=int, default=0, help="the order of the mixed stream")
-    parser.add_argument("--config", help="a shipped config name or YAML file instead of the model's own")
-    parser.add_argument("--set", nargs="*", type=setting, default=[], help="settings, e.g. max_protected_positions=16")
+    parser = stream_parser(__doc__)
     args = parser.parse_args()
-    names, counts = args.data.split(","), [int(count) for count in args.num_edits.split(",")]
-    if len(names) != len(counts):
-        parser.error(f"--num-edits needs one count for each of the {len(names)} suites of --data")
-    config, hparams = settings(args.model, args.config, args.set)
-    streams = [Stream(name, train_requests(name, count)[:count], with_perplexity=get_suite(name).perplexity)
-               for name, count in zip(names, counts)]
-    make_editor, editors = kept_editors(args.model, config, hparams, interleaved_texts([names[0]]))
+    names, config, hparams, streams = train_streams(parser, args)
+    make_editor, editors = kept_editors(args.model, config, hparams, suite_background_texts(names[0]))
     # Each suite's records keep their own order in the stream, so the probed suite's n-th edit is its n-th record.
     order, probed = iter(mixed_order(streams, args.seed)), iter(streams[0].requests)
     at_write: list[dict[str, Any]] = []
@@ -72,7 +59,7 @@ def main() -> None:
             at_write.extend(score_records(editors[0], [without_locality(request)], [{}]))
 
     results = run_mixed(make_editor, streams, args.seed, args.model, on_edit=on_edit, cache_unedited=True)
-    requests = list(streams[0].requests)
+    requests = streams[0].requests
     print(json.dumps({
         "settings": vars(args),
         "at_write": summary(at_write, requests),
