@@ -169,7 +169,9 @@ class MemoirEditor(Editor):
         answered_by = self.ledger.entries[int(earlier.index[0])].id if bool(earlier.active[0]) else None
         steps, loss = self._write((request.prompt, request.target), batch, mask, plain.lower)
         self.memory.store(pooled)
-        if self.hparams.preservation:
+        if self.hparams.preservation or self.memory.key_covariance.numel():
+            # C, once there, holds every stored edit's inputs, so that forgetting any of them takes out what went in,
+            # even an edit written by an editor that does not preserve (preservation 0).
             self._protect(self._protected_keys((request.prompt, request.target), mask, plain.activations, batch.attention_mask[:1]))
         seconds = round(time.perf_counter() - started, 4)
         entry = LedgerEntry(self.ledger.free_id(request.id), request.prompt, request.target, LedgerEntry.now(), steps, loss, seconds)

@@ -241,3 +241,17 @@ def test_a_capped_edit_is_protected_less_than_a_whole_one_and_more_than_none():
     capped, _ = drift_of_first_edit(preservation=3.0, max_protected_positions=2)
     unprotected, _ = drift_of_first_edit()
     assert whole < capped < unprotected
+
+
+def test_an_editor_without_preservation_keeps_an_existing_c_whole_for_its_own_edits(caplog):
+    editor, both = make_editor(preservation=1.0), make_editor(preservation=1.0)
+    editor.edit(REQUESTS[0])
+    for request in REQUESTS[:2]:
+        both.edit(request)
+    plain = reopened(editor, caplog, preservation=0.0)
+    plain.edit(REQUESTS[1])
+    torch.testing.assert_close(plain.memory.key_covariance, both.memory.key_covariance, atol=1e-5, rtol=1e-5)
+    plain.forget(plain.edits[1]["id"])
+    only_first = make_editor(preservation=1.0)
+    only_first.edit(REQUESTS[0])
+    torch.testing.assert_close(plain.memory.key_covariance, only_first.memory.key_covariance, atol=1e-4, rtol=1e-4)
