@@ -54,7 +54,7 @@ class MemoirHparams:
     # editors.consolidation: after every `consolidate_every`-th edit, write again each stored edit
     # whose own prompt's loss has risen above `consolidate_above`; 0 never does (the paper's editor).
     consolidate_every: int = 0
-    consolidate_above: float = 0.2  # the limit measured on the mixed train stream (configs/smollm2-135m.yaml)
+    consolidate_above: float = 0.2  # configs/smollm2-135m.yaml sets 0.05, measured on the mixed train stream
     # After every edit, check this many earlier edits in turn (oldest first, round and round the
     # ledger) and write again those above `consolidate_above`; 0 checks none.
     consolidate_in_turn: int = 0
