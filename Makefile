@@ -37,7 +37,7 @@ test-slow: setup
 	$(PY) -m pytest -q -m slow
 
 # RESULTS.md: every suite on SmolLM2, one stream per suite scored at each T. On 2 CPU cores ZsRE
-# takes about 35 minutes (33 measured with consolidate_in_turn 8 at commit a38ef8c, 0.54 s per edit) and temporal
+# takes about 35 minutes (30 measured at commit 9b021f3, 0.77 s per edit, 9 of them scoring the unedited model) and temporal
 # 20-35 (19 without consolidation, 35 with it on a slow day); hallucination about an hour (65 minutes
 # with consolidation, 3.7 s per edit), so its counts can be narrowed: make results HALLUCINATION_T=1,10,100
 # Then all three suites in one mixed stream (MIXED_T edits of each, the largest T of each suite), each
