@@ -110,17 +110,19 @@ def test_rerun_without_resume_refuses_to_overwrite(workspace, uninterrupted):
     assert "--resume" in failure.value.stderr
 
 
-def _kill_when(out: Path, process: subprocess.Popen, lines: int) -> None:
+def _kill_when(out: Path, process: subprocess.Popen, lines: int, wait_seconds: float = 600) -> None:
     log = out / "edits.jsonl"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and process.poll() is None:
-        if log.exists() and len(log.read_text().splitlines()) >= lines:
-            break
+
+    def written() -> bool:
+        return log.exists() and len(log.read_text().splitlines()) >= lines
+
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline and process.poll() is None and not written():
         time.sleep(0.01)
     assert process.poll() is None, "the run finished before it could be killed; give it more edits"
-    assert log.exists() and len(log.read_text().splitlines()) >= lines, f"no {lines} edits within 600 s: is the machine overloaded?"
     process.send_signal(signal.SIGKILL)
     process.wait()
+    assert written(), f"no {lines} edits within {wait_seconds} s: is the machine overloaded?"
 
 
 def kill_run(workspace: Path, out: Path, kill_after: int, *extra: str, data: str = "edits.json") -> None:
