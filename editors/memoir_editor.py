@@ -143,9 +143,10 @@ class MemoirEditor(Editor):
         return self.ledger.rows()
 
     def rows(self, request: EditLike) -> TeacherForcedBatch:
-        """The plain row, then the same text behind each context prefix."""
+        """The plain row, then the same text behind each context prefix, then its `train_variants` word-dropout variants."""
         request = as_request(request)
         prompts = [request.prompt] + [f"{prefix} {request.prompt}" for prefix in self.prefixes]
+        prompts += dropout_variants(request.prompt, self.hparams.train_variants)
         batch = teacher_forced_batch(self.tokenizer, [(p, request.target) for p in prompts], padding_side="right")
         return batch.to(self.model.device)
 

@@ -51,6 +51,9 @@ class MemoirHparams:
     # to weigh this much together, so that a 130-token passage does not damp later edits' updates ten
     # times as much as a 13-token question does; 0: every position weighs 1. Changing it rebuilds C, as above.
     max_protected_positions: int = 0
+    # Word-dropout variants of each edit's prompt trained beside it, under its mask, when it is written
+    # or written again: the edit then holds on inputs near its prompt, where its paraphrases read R; 0: the prompt alone.
+    train_variants: int = 0
     # editors.consolidation: after every `consolidate_every`-th edit, write again each stored edit
     # whose own prompt's loss has risen above `consolidate_above`; 0 never does (the paper's editor).
     consolidate_every: int = 0
@@ -74,7 +77,7 @@ class MemoirHparams:
         for name in ("loss_threshold", "weight_decay", "preservation", "consolidate_above"):
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) >= 0, "a number >= 0")
         for name in ("last_step_bisections", "consolidate_every", "consolidate_in_turn", "preservation_variants",
-                     "max_protected_positions"):
+                     "max_protected_positions", "train_variants"):
             _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 0, "a whole number >= 0")
         for name in ("max_steps", "num_background_texts"):
             _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 1, "a whole number >= 1")
