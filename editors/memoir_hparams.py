@@ -52,7 +52,8 @@ class MemoirHparams:
     # times as much as a 13-token question does; 0: every position weighs 1. Changing it rebuilds C, as above.
     max_protected_positions: int = 0
     # Word-dropout variants of each edit's prompt trained beside it, under its mask, when it is written
-    # or written again: the edit then holds on inputs near its prompt, where its paraphrases read R; 0: the prompt alone.
+    # or written again, so that it holds on inputs near its prompt, where its paraphrases read R; 0: the prompt alone
+    # (2 lost ZsRE Gen to wear on the mixed train stream: configs/smollm2-135m.yaml).
     train_variants: int = 0
     # editors.consolidation: after every `consolidate_every`-th edit, write again each stored edit
     # whose own prompt's loss has risen above `consolidate_above`; 0 never does (the paper's editor).
