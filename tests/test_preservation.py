@@ -207,7 +207,7 @@ def test_protecting_variants_keeps_later_edits_off_what_the_earlier_edits_paraph
     assert variant_drift(4) < variant_drift(0) / 2
 
 
-@pytest.mark.parametrize("name", ["preservation_variants", "max_protected_positions"])
+@pytest.mark.parametrize("name", ["preservation_variants", "max_protected_positions", "train_variants"])
 @pytest.mark.parametrize("count", [-1, 1.5, "4"])
 def test_a_bad_count_is_refused(name, count):
     with pytest.raises(InvalidSettingsError, match=f"{name} must be a whole number >= 0"):

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
-from editors.errors import InvalidSettingsError
-from editors.memoir_hparams import MemoirHparams
 from editors.preservation import dropout_variants
 from test_memoir_editor import REQUESTS, make_editor
 
@@ -50,8 +47,3 @@ def test_a_rewrite_trains_on_the_variants_as_the_first_writing_did():
     plain.edit(REQUEST)
     assert not torch.allclose(plain.memory.R.detach(), written)
 
-
-@pytest.mark.parametrize("count", [-1, 1.5, "2"])
-def test_a_bad_count_is_refused(count):
-    with pytest.raises(InvalidSettingsError, match="train_variants must be a whole number >= 0"):
-        MemoirHparams(train_variants=count)
