@@ -1,0 +1,71 @@
+"""How well a new edit's paraphrases are written into a crowded memory: each ZsRE *train* record is written
+into a saved adapter as it stands, scored, and taken out again (R, C, its mask and ledger row as before),
+so that every record meets the same memory.
+
+    python benchmarks/crowded_write.py runs/results/mixed/adapter [--num-edits 100] [--set loss_threshold=0.005]
+
+Prints, over the records, Rel and Gen right after the writing, how often a paraphrase selects its
+own edit and fires, and its loss under the edit's own mask (routing aside). Consolidation is off,
+so the figures are the writing's alone. Against the same records written into an empty memory
+(`write_time_gen.py`'s "at write" on the train streams), a drop here is the crowded memory's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+
+import torch
+from routing_diagnostic import route
+
+from editors.consolidation import StoredEditLosses
+from editors.edit_data import load_edit_data
+from editors.memoir_editor import MemoirEditor
+from eval_suites.editor_setup import setting
+from eval_suites.scoring import score_records
+from eval_suites.suites import suite_train_path
+from write_time_gen import without_locality
+
+
+def write_and_take_back(editor: MemoirEditor, request, paraphrase_loss: StoredEditLosses) -> dict[str, float]:
+    """Write `request`, score it, then restore the memory and ledger as they were before it."""
+    memory = editor.memory
+    R, covariance = memory.R.detach().clone(), memory.key_covariance.clone()
+    editor.edit(request)
+    row = len(editor.ledger.entries) - 1
+    scores = score_records(editor, [request], [{}])[0]
+    fires, index, _ = route(editor, [request.rephrase])
+    mask = memory.index.masks[row : row + 1]
+    loss = float(paraphrase_loss([(request.rephrase, request.target)], mask)[0])
+    memory.index.remove([row])
+    editor.ledger.remove(row)
+    with torch.no_grad():
+        memory.R.copy_(R)
+        memory.key_covariance = covariance
+    return {"rel": scores["rel"], "gen": scores["gen"], "own": float(bool(fires[0]) and int(index[0]) == row), "loss": loss}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("adapter", help="an adapter folder with its ledger (the adapter/ of a `memoir eval` --out)")
+    parser.add_argument("--num-edits", type=int, default=100, help="ZsRE train records written, one at a time")
+    parser.add_argument("--set", type=setting, nargs="*", default=[], metavar="KEY=VALUE", help="editor settings to write with")
+    args = parser.parse_args()
+    editor = MemoirEditor.from_pretrained(args.adapter)
+    settings = {**dict(args.set), "consolidate_in_turn": 0, "consolidate_every": 0}
+    editor.hparams = dataclasses.replace(editor.hparams, **settings)
+    records = load_edit_data(suite_train_path("zsre")).requests[: args.num_edits]
+    paraphrase_loss = StoredEditLosses(editor.model, editor.tokenizer)
+    rows = [write_and_take_back(editor, request, paraphrase_loss) for request in map(without_locality, records) if request.rephrase]
+    print(json.dumps({
+        "adapter": args.adapter, "stored_edits": editor.memory.num_edits, "settings": dict(args.set), "records": len(rows),
+        **{key: round(statistics.mean(row[key] for row in rows), 3) for key in ("rel", "gen", "own")},
+        "paraphrase_loss_mean": round(statistics.mean(row["loss"] for row in rows), 3),
+        "paraphrase_loss_median": round(statistics.median(row["loss"] for row in rows), 3),
+    }))
+
+
+if __name__ == "__main__":
+    main()
