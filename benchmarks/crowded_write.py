@@ -23,14 +23,18 @@ from routing_diagnostic import route
 from editors.consolidation import StoredEditLosses
 from editors.edit_data import load_edit_data
 from editors.memoir_editor import MemoirEditor
+from editors.request import EditRequest
 from eval_suites.editor_setup import setting
 from eval_suites.scoring import score_records
 from eval_suites.suites import suite_train_path
 from write_time_gen import without_locality
 
 
-def write_and_take_back(editor: MemoirEditor, request, paraphrase_loss: StoredEditLosses) -> dict[str, float]:
+def write_and_take_back(editor: MemoirEditor, request: EditRequest, paraphrase_loss: StoredEditLosses) -> dict[str, float]:
     """Write `request`, score it, then restore the memory and ledger as they were before it."""
+    if editor.ledger.row_of_prompt(request.prompt) is not None:
+        raise SystemExit(f"the adapter already holds an edit of {request.prompt!r}: writing it would replace that edit, "
+                         "which this benchmark cannot restore; use an adapter written from the edit sets, not the train files")
     memory = editor.memory
     R, covariance = memory.R.detach().clone(), memory.key_covariance.clone()
     editor.edit(request)
