@@ -13,14 +13,13 @@ and temporal Rel after the last edit, the rewrites consolidation made and the mi
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import time
 from typing import Any
 
 from editors.edit_data import load_edit_data
-from editors.memoir_editor import MemoirEditor
+from crowded_write import adapter_editor
 from eval_suites.editor_setup import setting
 from eval_suites.protocol import Stream, mixed_order
 from eval_suites.scoring import score_records
@@ -41,13 +40,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="the order the suites' records are mixed in")
     parser.add_argument("--set", type=setting, nargs="*", default=[], metavar="KEY=VALUE", help="editor settings on top of the adapter's")
     args = parser.parse_args()
-    counts = [int(count) for count in args.num_edits.split(",")]
-    if len(counts) != len(SUITES):
-        parser.error(f"--num-edits takes one count for each of {SUITES}")
+    counts = [int(count) if count.isdigit() else -1 for count in args.num_edits.split(",")]
+    if len(counts) != len(SUITES) or min(counts) < 1:
+        parser.error(f"--num-edits takes one whole count >= 1 for each of {SUITES}, got {args.num_edits!r}")
     streams = [Stream(name, [without_locality(r) for r in load_edit_data(suite_train_path(name)).requests[:count]])
                for name, count in zip(SUITES, counts)]
-    editor = MemoirEditor.from_pretrained(args.adapter)
-    editor.hparams = dataclasses.replace(editor.hparams, **dict(args.set))
+    editor = adapter_editor(args.adapter, dict(args.set))
     queues = [iter(stream.requests) for stream in streams]
     at_write, rewrites, started = [], 0, time.perf_counter()
     for label in mixed_order(streams, args.seed):

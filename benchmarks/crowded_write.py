@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import statistics
+from typing import Any
 
 import torch
 from routing_diagnostic import route
@@ -28,6 +29,14 @@ from eval_suites.editor_setup import setting
 from eval_suites.scoring import score_records
 from eval_suites.suites import suite_train_path
 from write_time_gen import without_locality
+
+
+def adapter_editor(folder: str, settings: dict[str, Any]) -> MemoirEditor:
+    """An editor on the saved adapter with `settings` over its editor settings; built anew with them, so that settings
+    choosing what C holds (preservation_variants, max_protected_positions) rebuild C as they would for a user."""
+    saved = MemoirEditor.from_pretrained(folder)
+    hparams = dataclasses.replace(saved.hparams, **settings)
+    return MemoirEditor(saved.model, saved.tokenizer, hparams, ledger=saved.ledger, prefixes=saved.prefixes)
 
 
 def write_and_take_back(editor: MemoirEditor, request: EditRequest, paraphrase_loss: StoredEditLosses) -> dict[str, float]:
@@ -57,9 +66,7 @@ def main() -> None:
     parser.add_argument("--num-edits", type=int, default=100, help="ZsRE train records written, one at a time")
     parser.add_argument("--set", type=setting, nargs="*", default=[], metavar="KEY=VALUE", help="editor settings to write with")
     args = parser.parse_args()
-    editor = MemoirEditor.from_pretrained(args.adapter)
-    settings = {**dict(args.set), "consolidate_in_turn": 0, "consolidate_every": 0}
-    editor.hparams = dataclasses.replace(editor.hparams, **settings)
+    editor = adapter_editor(args.adapter, {**dict(args.set), "consolidate_in_turn": 0, "consolidate_every": 0})
     records = load_edit_data(suite_train_path("zsre")).requests[: args.num_edits]
     paraphrase_loss = StoredEditLosses(editor.model, editor.tokenizer)
     rows = [write_and_take_back(editor, request, paraphrase_loss) for request in map(without_locality, records) if request.rephrase]
