@@ -14,23 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
-from typing import Any
 
 from editors.edit_data import load_edit_data
-from crowded_write import adapter_editor
+from crowded_write import adapter_editor, mean
 from eval_suites.editor_setup import setting
-from eval_suites.protocol import Stream, mixed_order
+from eval_suites.protocol import Stream, interleaved, mixed_order
 from eval_suites.scoring import score_records
-from eval_suites.suites import suite_train_path
+from eval_suites.suites import get_suite, suite_train_path
 from write_time_gen import without_locality
 
 SUITES = ("zsre", "hallucination", "temporal")
-
-
-def mean(records: list[dict[str, Any]], key: str) -> float:
-    return round(statistics.mean(record[key] for record in records), 3)
 
 
 def main() -> None:
@@ -43,19 +37,18 @@ def main() -> None:
     counts = [int(count) if count.isdigit() else -1 for count in args.num_edits.split(",")]
     if len(counts) != len(SUITES) or min(counts) < 1:
         parser.error(f"--num-edits takes one whole count >= 1 for each of {SUITES}, got {args.num_edits!r}")
-    streams = [Stream(name, [without_locality(r) for r in load_edit_data(suite_train_path(name)).requests[:count]])
-               for name, count in zip(SUITES, counts)]
+    streams = [Stream(name, [without_locality(r) for r in load_edit_data(suite_train_path(name)).requests[:count]],
+                      with_perplexity=get_suite(name).perplexity) for name, count in zip(SUITES, counts)]
     editor = adapter_editor(args.adapter, dict(args.set))
-    queues = [iter(stream.requests) for stream in streams]
+    order = mixed_order(streams, args.seed)
     at_write, rewrites, started = [], 0, time.perf_counter()
-    for label in mixed_order(streams, args.seed):
-        request = next(queues[label])
+    for label, request in zip(order, interleaved(streams, order)):
         rewrites += len(editor.edit(request).extra.get("consolidated", []))
         if label == 0:
             at_write.extend(score_records(editor, [request], [{}]))
     minutes = (time.perf_counter() - started) / 60
-    zsre, passages, temporal = (score_records(editor, s.requests, [{}] * len(s.requests), with_perplexity=i == 1)
-                                for i, s in enumerate(streams))
+    zsre, passages, temporal = (score_records(editor, s.requests, [{}] * len(s.requests), with_perplexity=s.with_perplexity)
+                                for s in streams)
     print(json.dumps({
         "adapter": args.adapter, "settings": dict(args.set), "num_edits": counts,
         "zsre_at_write": {"rel": mean(at_write, "rel"), "gen": mean(at_write, "gen")},

@@ -39,6 +39,10 @@ def adapter_editor(folder: str, settings: dict[str, Any]) -> MemoirEditor:
     return MemoirEditor(saved.model, saved.tokenizer, hparams, ledger=saved.ledger, prefixes=saved.prefixes)
 
 
+def mean(rows: list[dict[str, Any]], key: str) -> float:
+    return round(statistics.mean(row[key] for row in rows), 3)
+
+
 def write_and_take_back(editor: MemoirEditor, request: EditRequest, paraphrase_loss: StoredEditLosses) -> dict[str, float]:
     """Write `request`, score it, then restore the memory and ledger as they were before it."""
     if editor.ledger.row_of_prompt(request.prompt) is not None:
@@ -72,8 +76,8 @@ def main() -> None:
     rows = [write_and_take_back(editor, request, paraphrase_loss) for request in map(without_locality, records) if request.rephrase]
     print(json.dumps({
         "adapter": args.adapter, "stored_edits": editor.memory.num_edits, "settings": dict(args.set), "records": len(rows),
-        **{key: round(statistics.mean(row[key] for row in rows), 3) for key in ("rel", "gen", "own")},
-        "paraphrase_loss_mean": round(statistics.mean(row["loss"] for row in rows), 3),
+        **{key: mean(rows, key) for key in ("rel", "gen", "own")},
+        "paraphrase_loss_mean": mean(rows, "loss"),
         "paraphrase_loss_median": round(statistics.median(row["loss"] for row in rows), 3),
     }))
 
