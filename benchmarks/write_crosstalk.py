@@ -1,6 +1,6 @@
 """What a memory puts on inputs it was never written for, and how much each kind of write adds to it.
 
-    python benchmarks/write_crosstalk.py runs/results/mixed/adapter [--set lr=5 loss_threshold=0.1] [--writes 6]
+    python benchmarks/write_crosstalk.py runs/results/mixed/adapter [--set lr=5 loss_threshold=0.1] [--writes 6] [--write-columns K]
 
 A ZsRE edit is written under its own mask, from R as it stands: whatever R already gives the new
 prompt under that mask, the write cancels on the prompt's own inputs, but a paraphrase reads other
@@ -11,7 +11,8 @@ Then it writes `--writes` hallucination and ZsRE train records, one at a time, e
 (consolidation off),
 and prints per kind the steps, the update's norm and the mean norm of what that update alone gives the
 probes' inputs: how much crosstalk one write of that kind adds. `--set` changes the editor settings
-of the writes.
+of the writes; `--write-columns K` writes them under masks of K columns instead of the adapter's top_k
+(the probes keep theirs), to see whether a sparser or a denser update leaves less on other inputs.
 """
 
 from __future__ import annotations
@@ -79,20 +80,26 @@ def main() -> None:
     parser.add_argument("adapter", help="an adapter folder with its ledger (the adapter/ of a `memoir eval` --out)")
     parser.add_argument("--probes", type=int, default=30, help="ZsRE train records read, never written")
     parser.add_argument("--writes", type=int, default=6, help="records of each kind written and taken out again")
+    parser.add_argument("--write-columns", type=int, help="mask columns of the writes (default: the adapter's top_k)")
     parser.add_argument("--set", type=setting, nargs="*", default=[], metavar="KEY=VALUE", help="editor settings of the writes")
     args = parser.parse_args()
     if not 0 < args.probes <= ZSRE_WRITERS_FROM or args.writes <= 0:
         parser.error(f"--probes must be 1..{ZSRE_WRITERS_FROM} and --writes positive")
     editor = adapter_editor(args.adapter, {**dict(args.set), **WITHOUT_CONSOLIDATION})
+    top_hash = editor.memory.top_hash
+    if args.write_columns is not None and not 0 < args.write_columns <= top_hash.width:
+        parser.error(f"--write-columns must be 1..{top_hash.width}, the MLP width")
     zsre = [r for r in load_edit_data(suite_train_path("zsre")).requests if r.rephrase]
     probes, zsre_writers = zsre[: args.probes], zsre[ZSRE_WRITERS_FROM : ZSRE_WRITERS_FROM + args.writes]
     writers = {"hallucination": load_edit_data(suite_train_path("hallucination")).requests[: args.writes], "zsre": zsre_writers}
     keys, inputs, masks = probe_keys(editor, probes)
+    top_hash.top_k = args.write_columns or top_hash.top_k  # the writes' masks only: the probes' are taken
     base = editor.model.base_model.memoir_layer.base_layer.weight
     pairs = [pair for probe in probes for pair in ((probe.prompt, probe.target), (probe.rephrase, probe.target))]
     losses = StoredEditLosses(editor.model, editor.tokenizer)(pairs, masks.repeat_interleave(2, dim=0)).tolist()
     print(json.dumps({
-        "adapter": args.adapter, "stored_edits": editor.memory.num_edits, "settings": dict(args.set), "probes": len(probes),
+        "adapter": args.adapter, "stored_edits": editor.memory.num_edits, "settings": dict(args.set), "write_columns": top_hash.top_k,
+        "probes": len(probes),
         "R_norm": round(float(editor.memory.R.detach().norm()), 1),
         "R_read_norm": round(read_norm(editor.memory.R.detach(), keys), 2),
         "base_output_norm": round(float((inputs @ base.T).norm(dim=-1).mean()), 2),
