@@ -116,7 +116,7 @@ def main() -> None:
         f"{'_'.join(scores)}_by_fifth": by_fifth(result.records, scores),
         "unedited": {key: result.unedited[key] for key in [*scores, "ppl_neighbour"] if key in result.unedited},
         "own_prompt_fires_own_edit": own_edit_rate(editor, [r.prompt for r in train[: args.num_edits]]),
-        "converged": sum(e.loss < hparams.loss_threshold for e in result.edits) / len(result.edits),
+        "converged": sum(e.extra["converged"] for e in result.edits) / len(result.edits),
         "mean_steps": statistics.mean(e.steps for e in result.edits),
         "seconds_per_edit": result.metrics["edit_seconds"] / len(result.edits),
         "unrelated_overlap_q50_q90_q99_max": [round(x, 3) for x in unrelated_overlap.quantile(quantiles).tolist()],

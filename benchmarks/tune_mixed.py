@@ -75,7 +75,7 @@ def main() -> None:
         summary[name] = {
             **{key: result.metrics[key] for key in [*scores, "loc", "loc_neighbour"] if key in result.metrics},
             f"{'_'.join(scores)}_by_fifth": by_fifth(result.records, scores),
-            "converged": sum(e.loss < hparams.loss_threshold for e in result.edits) / len(result.edits),
+            "converged": sum(e.extra["converged"] for e in result.edits) / len(result.edits),
             "seconds_per_edit": result.metrics["edit_seconds"] / len(result.edits),
         }
     print(json.dumps(summary, indent=2))

@@ -31,7 +31,7 @@ from editors.ledger import LEDGER_FILE, Ledger, LedgerEntry
 from editors.memoir_hparams import MemoirHparams
 from editors.preservation import Preconditioner, add_keys, capped_keys, dropout_variants, unit_keys
 from editors.request import EditLike, as_request
-from editors.teacher_forcing import TeacherForcedBatch, teacher_forced_batch
+from editors.teacher_forcing import TeacherForcedBatch, target_ids, teacher_forced_batch
 from memoir.defaults import ConfigRef, resolve_defaults
 
 logger = logging.getLogger(__name__)
@@ -177,7 +177,8 @@ class MemoirEditor(Editor):
         seconds = round(time.perf_counter() - started, 4)
         entry = LedgerEntry(self.ledger.free_id(request.id), request.prompt, request.target, LedgerEntry.now(), steps, loss, seconds)
         self.ledger.append(entry)
-        extra = {"best_overlap_with_earlier": round(float(earlier.overlap[0]), 4), "replaced": replaced, "answered_by": answered_by}
+        extra = {"best_overlap_with_earlier": round(float(earlier.overlap[0]), 4), "replaced": replaced, "answered_by": answered_by,
+                 "converged": loss < self._settings_of(request.target).loss_threshold}
         if self._consolidates:
             extra["consolidated"] = self._consolidate_after_edit()
         result = EditResult(id=entry.id, steps=steps, loss=loss, seconds=round(time.perf_counter() - started, 4), extra=extra)
@@ -196,7 +197,7 @@ class MemoirEditor(Editor):
         entries = self.ledger.entries
         rows = sorted(range(len(entries)) if rows is None else rows)
         losses = self.stored_losses(rows)
-        drifted = [row for row, loss in zip(rows, losses.tolist()) if loss > self.hparams.consolidate_above]
+        drifted = [row for row, loss in zip(rows, losses.tolist()) if loss > self._settings_of(entries[row].target).consolidate_above]
         for row in drifted:
             self._rewrite(entries[row], self.memory.index.masks[row : row + 1])
         if drifted:
@@ -241,7 +242,11 @@ class MemoirEditor(Editor):
                lower: Optional[LowerLayers] = None) -> tuple[int, float]:
         """Train R on `batch`'s rows (those of the (prompt, target) `pair`) under `mask`, avoiding what
         the stored edits read; (steps, final loss). `lower`: the plain row's lower layers, if already run."""
-        return self._train(self._edit_loss(pair, batch, mask, lower), self._preconditioner(mask))
+        return self._train(self._edit_loss(pair, batch, mask, lower), self._settings_of(pair[1]), self._preconditioner(mask))
+
+    def _settings_of(self, target: str) -> MemoirHparams:
+        """The settings an edit of `target` is written and checked with (`MemoirHparams.for_target`)."""
+        return self.hparams.for_target(len(target_ids(self.tokenizer, target)))
 
     def _edit_loss(self, pair: tuple[str, str], batch: TeacherForcedBatch, mask: torch.Tensor,
                    lower: Optional[LowerLayers]) -> Callable[[], torch.Tensor]:
@@ -379,10 +384,9 @@ class MemoirEditor(Editor):
         for entry, mask in zip(self.ledger.entries, self.memory.index.masks):
             self._protect(self._stored_keys(entry, mask))
 
-    def _train(self, loss_fn, preconditioner: Optional[Preconditioner] = None) -> tuple[int, float]:
-        """SGD on R until the loss falls below the threshold or max_steps are spent; the step that
-        takes it below is cut back to what the threshold needs when `last_step_bisections` asks."""
-        hp = self.hparams
+    def _train(self, loss_fn, hp: MemoirHparams, preconditioner: Optional[Preconditioner] = None) -> tuple[int, float]:
+        """SGD on R with `hp` (this edit's settings) until the loss falls below the threshold or max_steps are spent;
+        the step that takes it below is cut back to what the threshold needs when `last_step_bisections` asks."""
         R = self.memory.R
         R.requires_grad_(True)
         optimizer = torch.optim.SGD([R], lr=hp.lr, weight_decay=hp.weight_decay)
@@ -391,7 +395,7 @@ class MemoirEditor(Editor):
             loss = loss_fn()
             value = loss.item()
             if value < hp.loss_threshold and before is not None:
-                return steps, self._shorten_last_step(loss_fn, before, value)
+                return steps, self._shorten_last_step(loss_fn, before, value, hp)
             if value < hp.loss_threshold or steps == hp.max_steps:
                 return steps, value
             before = R.detach().clone() if hp.last_step_bisections else None  # R before this step, to shorten it
@@ -406,18 +410,18 @@ class MemoirEditor(Editor):
             steps += 1
 
     @torch.no_grad()
-    def _shorten_last_step(self, loss_fn, before: torch.Tensor, loss: float) -> float:
+    def _shorten_last_step(self, loss_fn, before: torch.Tensor, loss: float, hp: MemoirHparams) -> float:
         """Keep the shortest fraction of the last step that still ends below the loss threshold,
         found by bisection: a full step overshoots a short target, and every unneeded change of R
         is one that earlier edits reading the same columns must absorb. Returns the loss there."""
         R = self.memory.R
         step = R.detach() - before
         low, high = 0.0, 1.0
-        for _ in range(self.hparams.last_step_bisections):
+        for _ in range(hp.last_step_bisections):
             middle = (low + high) / 2
             R.copy_(before + middle * step)
             trial = loss_fn().item()
-            if trial < self.hparams.loss_threshold:
+            if trial < hp.loss_threshold:
                 high, loss = middle, trial
             else:
                 low = middle

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping, Optional
 
 from editors.errors import InvalidSettingsError
@@ -62,6 +62,14 @@ class MemoirHparams:
     # After every edit, check this many earlier edits in turn (oldest first, round and round the
     # ledger) and write again those above `consolidate_above`; 0 checks none.
     consolidate_in_turn: int = 0
+    # Targets of more than `long_target_tokens` tokens (passages; a ZsRE answer has at most 16) are written with
+    # `long_target_lr` to `long_target_loss_threshold` and written again above `long_target_consolidate_above`:
+    # a passage's update is 2-3x a question's, and so is what it leaves on the inputs of edits written after it
+    # (README, "Mixed stream"); 0: every target takes the settings above.
+    long_target_tokens: int = 0
+    long_target_lr: float = 1.0
+    long_target_loss_threshold: float = 0.02
+    long_target_consolidate_above: float = 0.2
     prefix_seeds: tuple[str, ...] = DEFAULT_PREFIX_SEEDS
     prefix_lengths: tuple[int, ...] = (5, 10)
     prefix_mode: str = "greedy"  # "greedy" (the authors'), "sampled" (seeded sampling), or "none"
@@ -73,12 +81,13 @@ class MemoirHparams:
 
     def validate(self) -> None:
         """Refuse values an edit cannot run with, before any model is loaded."""
-        for name in ("lr", "grad_clip"):
+        for name in ("lr", "grad_clip", "long_target_lr"):
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) > 0, "a number > 0")
-        for name in ("loss_threshold", "weight_decay", "preservation", "consolidate_above"):
+        for name in ("loss_threshold", "weight_decay", "preservation", "consolidate_above", "long_target_loss_threshold",
+                     "long_target_consolidate_above"):
             _require(name, getattr(self, name), is_number(getattr(self, name)) and getattr(self, name) >= 0, "a number >= 0")
         for name in ("last_step_bisections", "consolidate_every", "consolidate_in_turn", "preservation_variants",
-                     "max_protected_positions", "train_variants"):
+                     "max_protected_positions", "train_variants", "long_target_tokens"):
             _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 0, "a whole number >= 0")
         for name in ("max_steps", "num_background_texts"):
             _require(name, getattr(self, name), is_int(getattr(self, name)) and getattr(self, name) >= 1, "a whole number >= 1")
@@ -117,6 +126,13 @@ class MemoirHparams:
             logger.warning("No file in configs/ matches this model: editing with the paper's LLaMA-3-8B settings.")
             return cls()
         return cls.from_dict(defaults.get("editor", {}))
+
+    def for_target(self, tokens: int) -> "MemoirHparams":
+        """The settings an edit whose target has `tokens` tokens is written and checked with."""
+        if not self.long_target_tokens or tokens <= self.long_target_tokens:
+            return self
+        return replace(self, lr=self.long_target_lr, loss_threshold=self.long_target_loss_threshold,
+                       consolidate_above=self.long_target_consolidate_above)
 
     def protection(self) -> dict[str, int]:
         """The settings that choose which inputs of an edit C holds: an adapter's C is built under one set of them."""
