@@ -28,7 +28,6 @@ from editors.consolidation import StoredEditLosses
 from editors.edit_data import load_edit_data
 from editors.memoir_editor import MemoirEditor
 from editors.request import EditRequest
-from editors.teacher_forcing import teacher_forced_batch
 from eval_suites.editor_setup import setting
 from eval_suites.suites import suite_train_path
 
@@ -36,31 +35,21 @@ from eval_suites.suites import suite_train_path
 ZSRE_WRITERS_FROM = 400
 
 
-@torch.no_grad()
-def layer_inputs(editor: MemoirEditor, prompt: str, target: str) -> torch.Tensor:
-    """(S, D) inputs of the edited `down_proj` for the row `prompt + target`; they do not depend on R."""
-    batch = teacher_forced_batch(editor.tokenizer, [(prompt, target)], padding_side="right").to(editor.model.device)
-    captured: dict[str, torch.Tensor] = {}
-    hook = editor.model.base_model.memoir_layer.register_forward_pre_hook(lambda module, args: captured.update(x=args[0]))
-    try:
-        editor.model(**batch.model_inputs())
-    finally:
-        hook.remove()
-    return captured["x"][0]
-
-
 def probe_keys(editor: MemoirEditor, probes: list[EditRequest]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """What R reads at each position of the probes' prompt and paraphrase rows under their own masks (N, D),
     the base layer's inputs there (N, D), and each probe's mask (P, D)."""
     memory = editor.memory
-    masks = torch.cat([memory.mask_of(editor.plain_row_pooled(editor.rows(probe))) for probe in probes])
-    keys, inputs = [], []
-    for probe, mask in zip(probes, masks):
-        for text in (probe.prompt, probe.rephrase):
-            x = layer_inputs(editor, text, probe.target)
+    keys, inputs, masks = [], [], []
+    for probe in probes:
+        # The editor's own forward of a plain row: the prompt's gives its mask and inputs at once.
+        prompt, rephrase = (editor._plain_row_inputs(editor.rows((text, probe.target))) for text in (probe.prompt, probe.rephrase))
+        mask = memory.mask_of(prompt.pooled)
+        masks.append(mask)
+        for row in (prompt, rephrase):
+            x = row.activations[0]
             inputs.append(x)
             keys.append(memory.centred_inputs(x) * mask.to(x.dtype))
-    return torch.cat(keys), torch.cat(inputs), masks
+    return torch.cat(keys), torch.cat(inputs), torch.cat(masks)
 
 
 def read_norm(update: torch.Tensor, keys: torch.Tensor) -> float:
