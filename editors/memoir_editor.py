@@ -26,7 +26,7 @@ from editors.base import EditResult, Editor, positions
 from editors.consolidation import StoredEditLosses
 from editors.context_prefixes import generate_prefixes
 from editors.edit_loss import CachedEditLoss, LowerLayers, NaiveEditLoss, capturing_lower_layers
-from editors.errors import LedgerError
+from editors.errors import InvalidSettingsError, LedgerError
 from editors.ledger import LEDGER_FILE, Ledger, LedgerEntry
 from editors.memoir_hparams import MemoirHparams
 from editors.preservation import Preconditioner, add_keys, capped_keys, dropout_variants, unit_keys
@@ -95,6 +95,7 @@ class MemoirEditor(Editor):
                     model, tokenizer, self.hparams.prefix_seeds, self.hparams.prefix_lengths, self.hparams.prefix_mode
                 )
         self.prefixes = prefixes
+        self._check_banks()
         self._build_protection()
 
     @classmethod
@@ -162,14 +163,15 @@ class MemoirEditor(Editor):
         replaced = None if row is None else self._drop_row(row).id
         batch = self.rows(request)
         plain = self._plain_row_inputs(batch)
-        pooled, mask = plain.pooled, self.memory.mask_of(plain.pooled)
+        pooled, code, bank = plain.pooled, self.memory.mask_of(plain.pooled), self._bank_of(request.target)
+        mask = self.memory.write_masks(code, torch.tensor([bank]))
         # How the prompt routes before its edit: a stored edit it fires is most likely the same
         # fact asked in other words. Both stay stored and its paraphrases may get either answer,
         # so the log names it; `forget` the earlier one if the new edit replaces it.
-        earlier = self.memory.route_centred(mask, self.memory.centred(pooled))
+        earlier = self.memory.route_centred(code, self.memory.centred(pooled))
         answered_by = self.ledger.entries[int(earlier.index[0])].id if bool(earlier.active[0]) else None
         steps, loss = self._write((request.prompt, request.target), batch, mask, plain.lower)
-        self.memory.store(pooled)
+        self.memory.store(pooled, bank)
         if self.hparams.preservation or self.memory.key_covariance.numel():
             # C, once there, holds every stored edit's inputs, so that forgetting any of them takes out what went in,
             # even an edit written by an editor that does not preserve (preservation 0).
@@ -199,7 +201,7 @@ class MemoirEditor(Editor):
         losses = self.stored_losses(rows)
         drifted = [row for row, loss in zip(rows, losses.tolist()) if loss > self._settings_of(entries[row].target).consolidate_above]
         for row in drifted:
-            self._rewrite(entries[row], self.memory.index.masks[row : row + 1])
+            self._rewrite(entries[row], self.memory.stored_masks([row]))
         if drifted:
             logger.info("consolidation: wrote again %d of the %d stored edits checked", len(drifted), len(rows))
         return [entries[row].id for row in drifted]
@@ -209,7 +211,7 @@ class MemoirEditor(Editor):
         entries = self.ledger.entries
         rows = range(len(entries)) if rows is None else rows
         pairs = [(entries[row].prompt, entries[row].target) for row in rows]
-        return self._stored_edit_losses(pairs, self.memory.index.masks[list(rows)])
+        return self._stored_edit_losses(pairs, self.memory.stored_masks(rows))
 
     def _consolidate_after_edit(self) -> list[str]:
         """The whole ledger every `consolidate_every`-th edit, else the next `consolidate_in_turn` earlier edits.
@@ -248,6 +250,20 @@ class MemoirEditor(Editor):
         """The settings an edit of `target` is written and checked with (`MemoirHparams.for_target`)."""
         return self.hparams.for_target(len(target_ids(self.tokenizer, target)))
 
+    def _bank_of(self, target: str) -> int:
+        """The bank of R an edit of `target` is written in: in a memory of two, long targets (passages) in bank 1, so
+        that their updates, 2-3x a question's, land in none of the columns questions are read in (README, "Banks")."""
+        return int(self.memory.banks > 1 and self.hparams.is_long(len(target_ids(self.tokenizer, target))))
+
+    def _check_banks(self) -> None:
+        """This editor sorts edits into banks by target length alone: a memory of two needs that length set."""
+        if self.memory.banks > 2 or (self.memory.banks == 2 and not self.hparams.long_target_tokens):
+            raise InvalidSettingsError(
+                f"This adapter has {self.memory.banks} banks; the MEMOIR editor writes targets of more than "
+                "long_target_tokens tokens in bank 1 and the others in bank 0: use banks 1 or 2, and with 2 set the "
+                "editor setting long_target_tokens (e.g. 16)."
+            )
+
     def _edit_loss(self, pair: tuple[str, str], batch: TeacherForcedBatch, mask: torch.Tensor,
                    lower: Optional[LowerLayers]) -> Callable[[], torch.Tensor]:
         """An edit trained on its plain row alone reuses that row's lower layers from the forward that
@@ -274,10 +290,11 @@ class MemoirEditor(Editor):
         not enough: on ZsRE most prompts' masks reach tau with another edit's; see README.)
         """
         row = self.ledger.row_of_id(edit_id)
+        written = self.memory.stored_masks([row])
         mask, feature = self.memory.index.remove([row])
         self.memory.forgotten.add(mask, feature)
         entry = self.ledger.forget(row)
-        self._unprotect(entry, mask)
+        self._unprotect(entry, written)
         routing = self.memory.route_centred(mask, feature)
         still_fires = self.ledger.entries[int(routing.index[0])].id if routing.active[0] else None
         if still_fires is not None:
@@ -286,9 +303,10 @@ class MemoirEditor(Editor):
 
     def _drop_row(self, row: int) -> LedgerEntry:
         """Remove a stored edit outright: a new edit of the same prompt takes its place."""
-        mask, _ = self.memory.index.remove([row])
+        written = self.memory.stored_masks([row])
+        self.memory.index.remove([row])
         entry = self.ledger.remove(row)
-        self._unprotect(entry, mask)
+        self._unprotect(entry, written)
         return entry
 
     def save(self, folder: str | os.PathLike) -> Path:
@@ -381,8 +399,8 @@ class MemoirEditor(Editor):
                            self.ledger.protected_with or "settings the ledger does not record", wanted)
         self.memory.key_covariance, self.ledger.protected_with = torch.zeros(0, device=covariance.device), None
         logger.info("preservation: reading the inputs of the %d stored edits", self.memory.num_edits)
-        for entry, mask in zip(self.ledger.entries, self.memory.index.masks):
-            self._protect(self._stored_keys(entry, mask))
+        for row, entry in enumerate(self.ledger.entries):
+            self._protect(self._stored_keys(entry, self.memory.stored_masks([row])))
 
     def _train(self, loss_fn, hp: MemoirHparams, preconditioner: Optional[Preconditioner] = None) -> tuple[int, float]:
         """SGD on R with `hp` (this edit's settings) until the loss falls below the threshold or max_steps are spent;

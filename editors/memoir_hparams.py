@@ -65,7 +65,8 @@ class MemoirHparams:
     # Targets of more than `long_target_tokens` tokens (passages; a ZsRE answer has at most 16) are written with
     # `long_target_lr` to `long_target_loss_threshold` and written again above `long_target_consolidate_above`:
     # a passage's update is 2-3x a question's, and so is what it leaves on the inputs of edits written after it
-    # (README, "Mixed stream"); 0: every target takes the settings above.
+    # (README, "Mixed stream"); 0: every target takes the settings above. In an adapter of two banks
+    # (`MemoirConfig.banks`), long targets are written in bank 1 and the others in bank 0.
     long_target_tokens: int = 0
     long_target_lr: float = 1.0
     long_target_loss_threshold: float = 0.02
@@ -127,9 +128,13 @@ class MemoirHparams:
             return cls()
         return cls.from_dict(defaults.get("editor", {}))
 
+    def is_long(self, tokens: int) -> bool:
+        """Whether a target of `tokens` tokens takes the long_target_* settings (and, in a memory of two banks, bank 1)."""
+        return bool(self.long_target_tokens) and tokens > self.long_target_tokens
+
     def for_target(self, tokens: int) -> "MemoirHparams":
         """The settings an edit whose target has `tokens` tokens is written and checked with."""
-        if not self.long_target_tokens or tokens <= self.long_target_tokens:
+        if not self.is_long(tokens):
             return self
         return replace(self, lr=self.long_target_lr, loss_threshold=self.long_target_loss_threshold,
                        consolidate_above=self.long_target_consolidate_above)

@@ -54,6 +54,11 @@ class MemoirConfig(PeftConfig):
         default=False,
         metadata={"help": "Feed R with (a - background) instead of a: edits then share less of what all inputs have in common."},
     )
+    banks: int = field(
+        default=1,
+        metadata={"help": "Residual matrices side by side; each stored edit writes and is read in one of them (its "
+                  "editor chooses which), so edits of different kinds do not overwrite each other. 1: one R (paper)."},
+    )
     module_path: str = field(default="mlp.down_proj", metadata={"help": "Path of the wrapped module in a layer."})
     base_model_alias: Optional[str] = field(
         default=None, metadata={"help": "Short name of an embedded base model, used when its local path is gone."}
@@ -93,6 +98,8 @@ class MemoirConfig(PeftConfig):
             raise InvalidConfigError(f"permutation_seed must be an int >= 0, got {self.permutation_seed!r}.")
         if not isinstance(self.center_residual, bool):
             raise InvalidConfigError(f"center_residual must be true or false, got {self.center_residual!r}.")
+        if not is_int(self.banks) or self.banks < 1:
+            raise InvalidConfigError(f"banks must be a whole number >= 1 (1: one R, as the paper), got {self.banks!r}.")
         if not isinstance(self.module_path, str) or not self.module_path:
             raise InvalidConfigError(f"module_path must name a module such as 'mlp.down_proj', got {self.module_path!r}.")
         if self.base_fingerprint is not None and not isinstance(self.base_fingerprint, dict):

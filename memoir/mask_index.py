@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -23,7 +23,8 @@ class Match:
 
 class MaskIndex(nn.Module):
     """Binary masks of all stored edits, one row per edit, in edit order, and beside each its
-    unit-length centred prompt feature (fp16), which a second routing stage compares with a query's.
+    unit-length centred prompt feature (fp16), which a second routing stage compares with a query's,
+    and the bank of R it is written in (`MemoirConfig.banks`).
 
     The buffers hold exactly `len(self)` rows; `_load_from_state_dict` resizes them to the saved
     count, so a saved adapter needs no fixed capacity.
@@ -34,6 +35,7 @@ class MaskIndex(nn.Module):
         self.top_k = top_k
         self.register_buffer("masks", torch.zeros(0, width, dtype=torch.bool))
         self.register_buffer("features", torch.zeros(0, width, dtype=torch.float16))
+        self.register_buffer("banks", torch.zeros(0, dtype=torch.long))
 
     def __len__(self) -> int:
         return self.masks.shape[0]
@@ -42,11 +44,14 @@ class MaskIndex(nn.Module):
     def width(self) -> int:
         return self.masks.shape[1]
 
-    def add(self, masks: torch.Tensor, features: torch.Tensor) -> None:
-        """Append (N, D) bool masks and the (N, D) centred prompt features they were hashed from."""
+    def add(self, masks: torch.Tensor, features: torch.Tensor, banks: Optional[torch.Tensor] = None) -> None:
+        """Append (N, D) bool masks, the (N, D) centred prompt features they were hashed from and the (N,) banks
+        they are written in (default 0)."""
         unit = torch.nn.functional.normalize(features.float(), dim=-1)
+        banks = torch.zeros(masks.shape[0], dtype=torch.long) if banks is None else banks
         self.masks = torch.cat([self.masks, masks.to(device=self.masks.device, dtype=torch.bool)])
         self.features = torch.cat([self.features, unit.to(device=self.features.device, dtype=torch.float16)])
+        self.banks = torch.cat([self.banks, banks.to(device=self.banks.device, dtype=torch.long)])
 
     def similarity(self, queries: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Cosine between each (B, D) centred query feature and the stored feature of edit `index[b]`."""
@@ -58,7 +63,7 @@ class MaskIndex(nn.Module):
         keep = torch.ones(len(self), dtype=torch.bool, device=self.masks.device)
         keep[list(rows)] = False
         removed = (self.masks[~keep], self.features[~keep])
-        self.masks, self.features = self.masks[keep], self.features[keep]
+        self.masks, self.features, self.banks = self.masks[keep], self.features[keep], self.banks[keep]
         return removed
 
     def overlaps(self, queries: torch.Tensor) -> torch.Tensor:
@@ -87,4 +92,7 @@ class MaskIndex(nn.Module):
                 )
             self.masks = torch.zeros(saved.shape, dtype=torch.bool, device=self.masks.device)
             self.features = torch.zeros(saved.shape, dtype=torch.float16, device=self.features.device)
+            self.banks = torch.zeros(saved.shape[0], dtype=torch.long, device=self.banks.device)
+            # Adapters saved before banks existed have one R: every edit is in bank 0.
+            state_dict.setdefault(prefix + "banks", self.banks.clone())
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ from memoir.top_hash import TopHash
 class Routing:
     """What the memory does for each row of a batch: the mask to apply and whether to apply it."""
 
-    masks: torch.Tensor  # (B, D) bool, the stored mask of the best match (or a forced mask)
+    masks: torch.Tensor  # (B, banks·D) bool, the stored mask of the best match in its bank's block (or a forced mask)
     active: torch.Tensor  # (B,) bool, the best match passed every routing stage
     overlap: torch.Tensor  # (B,) best overlap, for logs and diagnostics
     index: torch.Tensor  # (B,) the best match's edit number (-1 if none is stored or the masks were forced)
@@ -27,7 +28,9 @@ class ResidualMemory(nn.Module):
     """Everything MEMOIR adds beside one frozen `down_proj` (d x D).
 
     `R` starts at zero and is the only trained tensor; the output for a routed row is
-    `W0·a + R·(a ⊙ m)`, for every other row exactly `W0·a`.
+    `W0·a + R·(a ⊙ m)`, for every other row exactly `W0·a`. With `banks` > 1, R is that many
+    d x D matrices side by side, each edit's mask selects columns in its own bank's block, and the
+    input is repeated once per bank: an edit then reads and writes its bank alone.
     """
 
     def __init__(self, in_features: int, out_features: int, config: MemoirConfig) -> None:
@@ -37,7 +40,8 @@ class ResidualMemory(nn.Module):
         self.min_margin = config.min_margin
         self.margin_rank = config.margin_rank
         self.center_residual = config.center_residual
-        self.R = nn.Parameter(torch.zeros(out_features, in_features))
+        self.banks = config.banks
+        self.R = nn.Parameter(torch.zeros(out_features, self.banks * in_features))
         self.register_buffer("background", torch.zeros(in_features))
         # Per-token IDF weights of the pooled feature (pooling="idf"); empty until an editor sets them.
         self.register_buffer("token_weights", torch.zeros(0))
@@ -61,11 +65,24 @@ class ResidualMemory(nn.Module):
         """(B, D) pooled activations -> (B, D) TopHash masks of the background-centred feature."""
         return self.top_hash(self.centred(pooled))
 
-    def store(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Store the (1, D) pooled prompt feature of a new edit; returns its mask."""
+    def store(self, pooled: torch.Tensor, bank: int = 0) -> torch.Tensor:
+        """Store the (1, D) pooled prompt feature of a new edit, written in `bank`; returns its (1, D) mask."""
         mask = self.mask_of(pooled)
-        self.index.add(mask, self.centred(pooled))
+        self.index.add(mask, self.centred(pooled), torch.tensor([bank]))
         return mask
+
+    def write_masks(self, masks: torch.Tensor, banks: torch.Tensor) -> torch.Tensor:
+        """(N, D) masks and (N,) banks -> the (N, banks·D) masks of the columns of R they select."""
+        if self.banks == 1:
+            return masks
+        wide = masks.new_zeros(masks.shape[0], self.banks, masks.shape[1])
+        wide[torch.arange(masks.shape[0], device=masks.device), banks.to(masks.device)] = masks
+        return wide.reshape(masks.shape[0], -1)
+
+    def stored_masks(self, rows: Sequence[int]) -> torch.Tensor:
+        """The (N, banks·D) masks of R's columns that the stored edits at `rows` are written in."""
+        rows = list(rows)
+        return self.write_masks(self.index.masks[rows], self.index.banks[rows])
 
     def route(self, pooled: torch.Tensor) -> Routing:
         """Retrieve the best stored mask per row and decide whether it fires: its overlap must reach
@@ -79,9 +96,9 @@ class ResidualMemory(nn.Module):
         edit's mask than to every stored one stays unrouted, so it gets the unedited output."""
         match = self.index.best_match(queries, 1 if self.min_margin is None else self.margin_rank)
         found = match.index >= 0
-        masks = torch.zeros(queries.shape, dtype=torch.bool, device=queries.device)
+        masks = torch.zeros(queries.shape[0], self.R.shape[1], dtype=torch.bool, device=queries.device)
         if found.any():
-            masks[found] = self.index.masks[match.index[found]].to(queries.device)
+            masks[found] = self.stored_masks(match.index[found].tolist()).to(queries.device)
         active = found & (match.overlap >= self.tau)
         if self.min_similarity is not None and found.any():
             active &= self.index.similarity(centred, match.index) >= self.min_similarity
@@ -92,11 +109,12 @@ class ResidualMemory(nn.Module):
         return Routing(masks, active, match.overlap, match.index)
 
     def centred_inputs(self, a: torch.Tensor) -> torch.Tensor:
-        """What R reads of the (B, S, D) inputs: `a - background` with `center_residual`, else `a`."""
-        return a - self.background.to(a.dtype) if self.center_residual else a
+        """What R reads of the (B, S, D) inputs: `a - background` with `center_residual`, else `a`, once per bank."""
+        centred = a - self.background.to(a.dtype) if self.center_residual else a
+        return centred.repeat(1, 1, self.banks) if self.banks > 1 else centred
 
     def residual(self, a: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """R·(a ⊙ m) for (B, S, D) inputs and (B, D) masks; gradients reach only masked columns.
+        """R·(a ⊙ m) for (B, S, D) inputs and (B, banks·D) masks; gradients reach only masked columns.
 
         With `center_residual`, R sees `a - background`: the component every input shares (e.g.
         at a prompt's final "?") then no longer carries one edit's update into another's output.
@@ -112,7 +130,8 @@ class ResidualMemory(nn.Module):
         saved = state_dict.get(prefix + "R")
         if saved is not None and saved.shape != self.R.shape:
             raise AdapterShapeError(
-                f"The adapter's R has shape {tuple(saved.shape)} but this base model's down_proj needs "
-                f"{tuple(self.R.shape)} (hidden x MLP width): load it onto the base model it was saved from."
+                f"The adapter's R has shape {tuple(saved.shape)} but this base model's down_proj and {self.banks} bank(s) "
+                f"need {tuple(self.R.shape)} (hidden x banks·MLP width): load it onto the base model it was saved from, "
+                "with the adapter_config.json saved beside it."
             )
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)

@@ -28,6 +28,7 @@ def _state(model) -> dict[str, torch.Tensor]:
         "background": memory.background,
         "permutation": memory.top_hash.permutation,
         "masks": memory.index.masks,
+        "banks": memory.index.banks,
     }
 
 
@@ -57,7 +58,7 @@ def test_saved_folder_is_a_standard_peft_adapter_with_all_state(saved):
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "adapter_config.json", "adapter_model.safetensors"]
     tensors = load_file(folder / "adapter_model.safetensors")
     names = {key.rsplit(".", 1)[-1]: value for key, value in tensors.items()}
-    assert set(names) == {"R", "background", "token_weights", "key_covariance", "permutation", "masks", "features"}
+    assert set(names) == {"R", "background", "token_weights", "key_covariance", "permutation", "masks", "features", "banks"}
     assert names["masks"].dtype == torch.bool and names["masks"].shape == (2, 96)
     assert all("default" not in key for key in tensors)
     config = memoir.MemoirConfig.from_pretrained(str(folder))
