@@ -252,7 +252,7 @@ class MemoirEditor(Editor):
 
     def _bank_of(self, target: str) -> int:
         """The bank of R an edit of `target` is written in: in a memory of two, long targets (passages) in bank 1, so
-        that their updates, 2-3x a question's, land in none of the columns questions are read in (README, "Banks")."""
+        that their updates, 2-3x a question's, land in none of the columns questions are read in (README, "How it works": banks)."""
         return int(self.memory.banks > 1 and self.hparams.is_long(len(target_ids(self.tokenizer, target))))
 
     def _check_banks(self) -> None:
