@@ -399,8 +399,9 @@ class MemoirEditor(Editor):
                            self.ledger.protected_with or "settings the ledger does not record", wanted)
         self.memory.key_covariance, self.ledger.protected_with = torch.zeros(0, device=covariance.device), None
         logger.info("preservation: reading the inputs of the %d stored edits", self.memory.num_edits)
-        for row, entry in enumerate(self.ledger.entries):
-            self._protect(self._stored_keys(entry, self.memory.stored_masks([row])))
+        masks = self.memory.stored_masks(range(self.memory.num_edits))
+        for entry, mask in zip(self.ledger.entries, masks):
+            self._protect(self._stored_keys(entry, mask[None]))
 
     def _train(self, loss_fn, hp: MemoirHparams, preconditioner: Optional[Preconditioner] = None) -> tuple[int, float]:
         """SGD on R with `hp` (this edit's settings) until the loss falls below the threshold or max_steps are spent;

@@ -98,7 +98,8 @@ class ResidualMemory(nn.Module):
         found = match.index >= 0
         masks = torch.zeros(queries.shape[0], self.R.shape[1], dtype=torch.bool, device=queries.device)
         if found.any():
-            masks[found] = self.stored_masks(match.index[found].tolist()).to(queries.device)
+            best = match.index[found].to(self.index.masks.device)  # indexed as a tensor: no host sync per prefill
+            masks[found] = self.write_masks(self.index.masks[best], self.index.banks[best]).to(queries.device)
         active = found & (match.overlap >= self.tau)
         if self.min_similarity is not None and found.any():
             active &= self.index.similarity(centred, match.index) >= self.min_similarity
