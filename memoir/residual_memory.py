@@ -135,4 +135,10 @@ class ResidualMemory(nn.Module):
                 f"need {tuple(self.R.shape)} (hidden x banks·MLP width): load it onto the base model it was saved from, "
                 "with the adapter_config.json saved beside it."
             )
+        banks = state_dict.get(prefix + "index.banks")
+        if banks is not None and banks.numel() and not 0 <= int(banks.min()) <= int(banks.max()) < self.banks:
+            raise AdapterShapeError(
+                f"The adapter stores edits in banks {sorted(set(banks.tolist()))} but its config has {self.banks} bank(s): "
+                "the weights and adapter_config.json do not belong together; load the adapter folder as it was saved."
+            )
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)

@@ -13,7 +13,7 @@ from editors.errors import InvalidSettingsError
 from editors.memoir_editor import MemoirEditor
 from editors.memoir_hparams import MemoirHparams
 from editors.request import EditRequest
-from memoir.errors import InvalidConfigError
+from memoir.errors import AdapterShapeError, InvalidConfigError
 from test_long_targets import LONG, LONG_AFTER, SHORT
 from test_memoir_editor import BACKGROUND, REQUESTS
 
@@ -123,6 +123,17 @@ def test_an_adapter_saved_before_banks_loads_with_every_edit_in_bank_0(tmp_path)
     again = PeftModel.from_pretrained(tiny_model("llama", num_hidden_layers=4), str(tmp_path)).base_model.memory
     assert again.index.banks.tolist() == [0, 0]
     assert torch.equal(again.stored_masks([0, 1]), editor.memory.index.masks)
+
+
+def test_an_adapter_whose_edits_name_a_bank_its_config_lacks_is_refused_at_load(tmp_path):
+    editor = bank_editor()
+    editor.edit(SHORT)
+    memoir.save_adapter(editor.model, tmp_path)
+    weights = tmp_path / "adapter_model.safetensors"
+    tensors = {key: value.fill_(2) if key.endswith(".banks") else value for key, value in load_file(weights).items()}
+    save_file(tensors, weights)
+    with pytest.raises(AdapterShapeError, match=r"banks \[2\] but its config has 2 bank"):
+        PeftModel.from_pretrained(tiny_model("llama", num_hidden_layers=4), str(tmp_path))
 
 
 @pytest.mark.parametrize("banks, settings", [(2, dict(long_target_tokens=0)), (3, {})], ids=["no-length", "three"])
