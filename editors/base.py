@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import torch
 from torch import nn
@@ -55,6 +55,12 @@ class Editor(ABC):
             if on_edit is not None:
                 on_edit(result)
         return results
+
+    def output_tensors(self) -> Iterator[tuple[str, torch.Tensor]]:
+        """The named weights and buffers the model's outputs depend on now, by which the harness
+        recognises a model it has scored before: all of them, unless a method knows some are idle."""
+        yield from self.model.named_parameters()
+        yield from self.model.named_buffers()
 
     @torch.no_grad()
     def logits(

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import torch
 from torch import nn
@@ -446,6 +446,15 @@ class MemoirEditor(Editor):
                 low = middle
         R.copy_(before + high * step)
         return loss
+
+    def output_tensors(self) -> Iterator[tuple[str, torch.Tensor]]:
+        """Without stored edits nothing is routed and every output is the base model's, so the memory's
+        tensors (whose shape follows settings such as `banks`) are left out: the unedited scores are shared."""
+        if self.memory.num_edits:
+            yield from super().output_tensors()
+            return
+        idle = {id(tensor) for tensor in [*self.memory.parameters(), *self.memory.buffers()]}
+        yield from ((name, tensor) for name, tensor in super().output_tensors() if id(tensor) not in idle)
 
     def logits(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_mask: torch.Tensor, logits_to_keep: int = 0

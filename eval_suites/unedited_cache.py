@@ -20,7 +20,7 @@ import platform
 from importlib import metadata
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
@@ -66,10 +66,10 @@ def unedited_scores(editor: Editor, requests: Sequence[EditRequest], options: di
 
 
 def stream_key(editor: Editor, requests: Sequence[EditRequest], options: dict[str, Any]) -> str:
-    """sha256 of the model (its weights sampled, dtype, device), the records, the options and the scoring code."""
+    """sha256 of the model (the weights its outputs depend on, sampled; dtype, device), the records, the options and the scoring code."""
     described = {
         "editor": type(editor).__qualname__,
-        "model": model_hash(editor.model),
+        "model": tensors_hash(editor.output_tensors()),
         "tokenizer": editor.tokenizer.name_or_path,
         "device": next(editor.model.parameters()).device.type,
         "requests": [dataclasses.asdict(request) for request in requests],
@@ -89,11 +89,11 @@ def scoring_code_hash() -> str:
     return digest.hexdigest()
 
 
-def model_hash(model: torch.nn.Module) -> str:
-    """sha256 over every weight and buffer: name, shape, dtype and values (a strided sample of each
+def tensors_hash(tensors: Iterable[tuple[str, torch.Tensor]]) -> str:
+    """sha256 over named weights and buffers: name, shape, dtype and values (a strided sample of each
     large one), so that two checkpoints of one architecture differ even where only some layers were tuned."""
     digest = hashlib.sha256()
-    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+    for name, tensor in tensors:
         values = tensor.detach().reshape(-1)
         sample = values if values.numel() <= FULLY_HASHED else values[::SAMPLED_STRIDE]
         sample = sample.to(device="cpu", dtype=torch.float32)

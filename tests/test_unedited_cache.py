@@ -8,7 +8,8 @@ import torch
 from conftest import tiny_model
 from eval_suites.errors import ProtocolError
 from eval_suites.protocol import run_sequential
-from eval_suites.unedited_cache import model_hash
+from eval_suites.unedited_cache import stream_key, tensors_hash
+from test_banks import SHORT, bank_editor
 from test_eval_protocol import REQUESTS, LookupEditor
 from tiny_tokenizer import word_tokenizer
 
@@ -47,10 +48,19 @@ def test_other_records_or_other_weights_are_scored_afresh(tmp_path, monkeypatch)
 
 def test_the_model_hash_sees_one_changed_weight():
     model = tiny_model()
-    before = model_hash(model)
+    before = tensors_hash(model.named_parameters())
     with torch.no_grad():
         model.model.layers[1].mlp.down_proj.weight[3, 5] += 1e-3
-    assert model_hash(model) != before
+    assert tensors_hash(model.named_parameters()) != before
+
+
+def test_empty_memories_of_any_shape_share_the_unedited_scores_and_a_stored_edit_does_not():
+    one_bank, two_banks = bank_editor(1), bank_editor(2)
+    assert one_bank.memory.R.shape != two_banks.memory.R.shape
+    key = stream_key(one_bank, REQUESTS, {})
+    assert stream_key(two_banks, REQUESTS, {}) == key
+    one_bank.edit(SHORT)
+    assert stream_key(one_bank, REQUESTS, {}) != key
 
 
 def test_an_unreadable_kept_file_names_itself_and_the_remedy(tmp_path, monkeypatch):
