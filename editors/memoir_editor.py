@@ -376,8 +376,8 @@ class MemoirEditor(Editor):
         """Add (weight 1) or take back (weight -1) an edit's inputs in the covariance later updates avoid."""
         memory = self.memory
         if memory.key_covariance.numel() == 0:
-            width = memory.R.shape[1]
-            memory.key_covariance = torch.zeros(width, width, device=memory.R.device)
+            width = memory.index.width
+            memory.key_covariance = torch.zeros(memory.banks, width, width, device=memory.R.device)
             self.ledger.protected_with = self.hparams.protection()
         add_keys(memory.key_covariance, keys, weight)
 

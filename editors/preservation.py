@@ -3,7 +3,8 @@
 A new edit trains R's columns in its mask S. An earlier edit whose mask shares columns with S
 reads them too, so the update moves that edit's output by dR·k for each of its (centred, masked)
 inputs k. The memory keeps C = sum of k kᵀ over earlier edits' inputs, each k scaled to unit
-norm, and the new edit's gradient in its columns is multiplied by (I + λ·C_SS)⁻¹: a direction
+norm (one D x D block per bank of R: an edit reads and writes one bank, so C between banks is
+zero), and the new edit's gradient in its columns is multiplied by (I + λ·C_SS)⁻¹: a direction
 that earlier edits use n times is damped about n·λ-fold, an unused one not at all. This is
 AlphaEdit's null-space projection made soft (new edits can still be written) and restricted to
 the mask (the only columns an edit changes). Since each step is a gradient, which lies in the span
@@ -34,8 +35,10 @@ class Preconditioner:
 
     @classmethod
     def for_mask(cls, covariance: torch.Tensor, mask: torch.Tensor, strength: float) -> "Preconditioner":
+        """For a (banks, D, D) C and a (banks·D,) mask over R's columns: C_SS is zero between banks."""
         columns = mask.reshape(-1).nonzero().squeeze(-1).to(covariance.device)
-        block = covariance[columns][:, columns]
+        bank, within = columns.div(covariance.shape[-1], rounding_mode="floor"), columns % covariance.shape[-1]
+        block = covariance[bank[:, None], within[:, None], within[None, :]] * (bank[:, None] == bank[None, :])
         eye = torch.eye(len(columns), dtype=block.dtype, device=block.device)
         return cls(columns, torch.linalg.inv(eye + strength * block))
 
@@ -62,8 +65,10 @@ def capped_keys(keys: torch.Tensor, limit: int) -> torch.Tensor:
 
 
 def add_keys(covariance: torch.Tensor, keys: torch.Tensor, weight: float = 1.0) -> None:
-    """C += weight · Σ k kᵀ, in place (weight -1 takes an edit's keys back out)."""
-    covariance.add_(keys.T @ keys, alpha=weight)
+    """C_b += weight · Σ k_b k_bᵀ for each bank b of the (banks, D, D) C and the banks·D-wide keys, in place
+    (weight -1 takes an edit's keys back out). Only the banks' own blocks are kept: an edit's key lies in one."""
+    banked = keys.reshape(keys.shape[0], *covariance.shape[:2]).transpose(0, 1)  # (banks, N, D)
+    covariance.add_(banked.transpose(1, 2) @ banked, alpha=weight)
 
 
 def dropout_variants(prompt: str, count: int) -> list[str]:

@@ -45,8 +45,8 @@ class ResidualMemory(nn.Module):
         self.register_buffer("background", torch.zeros(in_features))
         # Per-token IDF weights of the pooled feature (pooling="idf"); empty until an editor sets them.
         self.register_buffer("token_weights", torch.zeros(0))
-        # Σ k kᵀ of earlier edits' unit-norm masked inputs (D x D), kept by an editor that protects
-        # them while writing new edits; empty unless it does. Not read at inference.
+        # Σ k kᵀ of earlier edits' unit-norm masked inputs, one D x D block per bank (banks x D x D), kept by an
+        # editor that protects them while writing new edits; empty unless it does. Not read at inference.
         self.register_buffer("key_covariance", torch.zeros(0))
         self.top_hash = TopHash(in_features, config.top_k, config.permutation_seed)
         self.index = MaskIndex(in_features, config.top_k)
@@ -124,10 +124,6 @@ class ResidualMemory(nn.Module):
         return torch.nn.functional.linear(masked, self.R.to(a.dtype))
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
-        for name in ("token_weights", "key_covariance"):  # sized by the editor, so take the saved size
-            stored = state_dict.get(prefix + name)
-            if stored is not None:
-                setattr(self, name, torch.zeros(stored.shape, device=getattr(self, name).device))
         saved = state_dict.get(prefix + "R")
         if saved is not None and saved.shape != self.R.shape:
             raise AdapterShapeError(
@@ -141,4 +137,14 @@ class ResidualMemory(nn.Module):
                 f"The adapter stores edits in banks {sorted(set(banks.tolist()))} but its config has {self.banks} bank(s): "
                 "the weights and adapter_config.json do not belong together; load the adapter folder as it was saved."
             )
+        covariance = state_dict.get(prefix + "key_covariance")
+        if covariance is not None and covariance.dim() == 2:
+            # Saved before C was kept per bank: one (banks·D)² matrix, of which only the diagonal blocks are ever non-zero.
+            width = covariance.shape[0] // self.banks
+            blocks = covariance.reshape(self.banks, width, self.banks, width).diagonal(dim1=0, dim2=2)
+            state_dict[prefix + "key_covariance"] = blocks.permute(2, 0, 1).contiguous()
+        for name in ("token_weights", "key_covariance"):  # sized by the editor, so take the saved size
+            stored = state_dict.get(prefix + name)
+            if stored is not None:
+                setattr(self, name, torch.zeros(stored.shape, device=getattr(self, name).device))
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)

@@ -12,6 +12,7 @@ from conftest import tiny_model, tiny_tokenizer, wrap
 from editors.errors import InvalidSettingsError
 from editors.memoir_editor import MemoirEditor
 from editors.memoir_hparams import MemoirHparams
+from editors.preservation import Preconditioner, add_keys
 from editors.request import EditRequest
 from memoir.errors import AdapterShapeError, InvalidConfigError
 from test_long_targets import LONG, LONG_AFTER, SHORT
@@ -95,11 +96,27 @@ def test_forgetting_a_bank_1_edit_takes_exactly_its_inputs_out_of_C():
     editor = bank_editor(preservation=1.0)
     editor.edit(SHORT)
     covariance = editor.memory.key_covariance.clone()
-    assert covariance.shape == (2 * editor.memory.index.width,) * 2
+    assert covariance.shape == (2, editor.memory.index.width, editor.memory.index.width)
+    assert covariance[0].any() and not covariance[1].any()
     editor.edit(LONG)
-    assert not torch.allclose(editor.memory.key_covariance, covariance)
+    assert torch.equal(editor.memory.key_covariance[0], covariance[0]) and editor.memory.key_covariance[1].any()
     editor.forget(LONG.id)
     torch.testing.assert_close(editor.memory.key_covariance, covariance, rtol=1e-5, atol=1e-5)
+
+
+def test_the_preconditioner_damps_the_inputs_stored_in_the_masks_bank_alone():
+    width = 4
+    covariance = torch.zeros(2, width, width)
+    key = torch.zeros(1, 2 * width)
+    key[0, 0] = 1.0  # column 0 of bank 0
+    add_keys(covariance, key)
+    assert covariance[0, 0, 0] == 1.0 and covariance.sum() == 1.0
+    for bank, damped in ((0, 0.1), (1, 1.0)):  # 1 / (1 + 9 * 1), and nothing stored in bank 1
+        mask = torch.zeros(2 * width, dtype=torch.bool)
+        mask[bank * width : bank * width + 2] = True
+        grad = torch.ones(1, 2 * width)
+        Preconditioner.for_mask(covariance, mask, strength=9.0).apply_(grad)
+        assert grad[0, bank * width].item() == pytest.approx(damped) and grad[0, bank * width + 1].item() == 1.0
 
 
 def test_banks_survive_save_and_load(tmp_path):
@@ -134,6 +151,20 @@ def test_an_adapter_whose_edits_name_a_bank_its_config_lacks_is_refused_at_load(
     save_file(tensors, weights)
     with pytest.raises(AdapterShapeError, match=r"banks \[2\] but its config has 2 bank"):
         PeftModel.from_pretrained(tiny_model("llama", num_hidden_layers=4), str(tmp_path))
+
+
+def test_an_adapter_saved_with_one_c_over_both_banks_loads_as_its_blocks(tmp_path):
+    editor = bank_editor(preservation=1.0)
+    editor.edit(SHORT)
+    editor.edit(LONG)
+    memoir.save_adapter(editor.model, tmp_path)
+    weights = tmp_path / "adapter_model.safetensors"
+    tensors = load_file(weights)
+    (name,) = [key for key in tensors if key.endswith("key_covariance")]
+    tensors[name] = torch.block_diag(*tensors[name])  # as adapters saved before C was kept per bank
+    save_file(tensors, weights)
+    again = PeftModel.from_pretrained(tiny_model("llama", num_hidden_layers=4), str(tmp_path)).base_model.memory
+    assert torch.equal(again.key_covariance, editor.memory.key_covariance)
 
 
 @pytest.mark.parametrize("banks, settings", [(2, dict(long_target_tokens=0)), (3, {})], ids=["no-length", "three"])
