@@ -8,6 +8,7 @@ edits overwrite earlier ones, so this module never does it.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from editors.request import EditRequest
 from eval_suites.errors import ProtocolError
 from eval_suites.scoring import DEFAULT_BATCH_SIZE, aggregate, score_records, unedited_locality
 from eval_suites.unedited_cache import Unedited, unedited_scores
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -136,6 +139,8 @@ class _Before:
         options = dict(batch_size=batch_size, with_perplexity=stream.with_perplexity, with_exact_match=stream.with_exact_match)
 
         def compute() -> Unedited:
+            logger.info("scoring the unedited model on %d records%s: its locality answers, then every metric",
+                        len(stream.requests), f" of {stream.name}" if stream.name else "")
             reference = unedited_locality(editor, stream.requests, batch_size)
             return reference, score(editor, stream.requests, reference, **options)
 
