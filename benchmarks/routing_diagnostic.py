@@ -80,7 +80,7 @@ def diagnose(editor: MemoirEditor, requests: list[EditRequest], stored: int, pas
     # paraphrase is one of all of them, so "own" is only decidable for subjects edited once.
     subjects = Counter(r.subject for r in edited if r.subject)
     edited_once = torch.tensor([subjects[edited[i].subject] == 1 for i, _ in with_rephrase])
-    index_bytes = editor.memory.index.masks[0].numel() * (1 + 2)  # bool mask + fp16 feature
+    index_bytes = sum(row[0].numel() * row.element_size() for row in editor.memory.index.buffers())  # mask, feature, bank
     return {
         "stored": stored,
         "paraphrase_selects_own_and_fires": rate(own & fires),
