@@ -124,6 +124,18 @@ class ResidualMemory(nn.Module):
         return torch.nn.functional.linear(masked, self.R.to(a.dtype))
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        self._check_saved(state_dict, prefix)
+        covariance = state_dict.get(prefix + "key_covariance")
+        if covariance is not None and covariance.dim() == 2:
+            state_dict[prefix + "key_covariance"] = diagonal_blocks(covariance, self.banks)
+        for name in ("token_weights", "key_covariance"):  # sized by the editor, so take the saved size
+            stored = state_dict.get(prefix + name)
+            if stored is not None:
+                setattr(self, name, torch.zeros(stored.shape, device=getattr(self, name).device))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+
+    def _check_saved(self, state_dict: dict[str, torch.Tensor], prefix: str) -> None:
+        """Refuse a saved R or stored banks that this config's shape cannot hold, naming the likely cause."""
         saved = state_dict.get(prefix + "R")
         if saved is not None and saved.shape != self.R.shape:
             raise AdapterShapeError(
@@ -137,14 +149,10 @@ class ResidualMemory(nn.Module):
                 f"The adapter stores edits in banks {sorted(set(banks.tolist()))} but its config has {self.banks} bank(s): "
                 "the weights and adapter_config.json do not belong together; load the adapter folder as it was saved."
             )
-        covariance = state_dict.get(prefix + "key_covariance")
-        if covariance is not None and covariance.dim() == 2:
-            # Saved before C was kept per bank: one (banks·D)² matrix, of which only the diagonal blocks are ever non-zero.
-            width = covariance.shape[0] // self.banks
-            blocks = covariance.reshape(self.banks, width, self.banks, width).diagonal(dim1=0, dim2=2)
-            state_dict[prefix + "key_covariance"] = blocks.permute(2, 0, 1).contiguous()
-        for name in ("token_weights", "key_covariance"):  # sized by the editor, so take the saved size
-            stored = state_dict.get(prefix + name)
-            if stored is not None:
-                setattr(self, name, torch.zeros(stored.shape, device=getattr(self, name).device))
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+
+
+def diagonal_blocks(covariance: torch.Tensor, banks: int) -> torch.Tensor:
+    """A C saved before it was kept per bank, one (banks·D)² matrix, as its (banks, D, D) diagonal blocks: an edit's
+    inputs lie in one bank, so nothing else in it was ever non-zero."""
+    width = covariance.shape[0] // banks
+    return covariance.reshape(banks, width, banks, width).diagonal(dim1=0, dim2=2).permute(2, 0, 1).contiguous()
