@@ -80,7 +80,6 @@ def diagnose(editor: MemoirEditor, requests: list[EditRequest], stored: int, pas
     # paraphrase is one of all of them, so "own" is only decidable for subjects edited once.
     subjects = Counter(r.subject for r in edited if r.subject)
     edited_once = torch.tensor([subjects[edited[i].subject] == 1 for i, _ in with_rephrase])
-    index_bytes = sum(row[0].numel() * row.element_size() for row in editor.memory.index.buffers())  # mask, feature, bank
     return {
         "stored": stored,
         "paraphrase_selects_own_and_fires": rate(own & fires),
@@ -93,7 +92,7 @@ def diagnose(editor: MemoirEditor, requests: list[EditRequest], stored: int, pas
         "fires_on_nq": rate(route(editor, [r.locality_prompt for r in edited if r.locality_prompt])[0]),
         "fires_on_passages": rate(route(editor, passages)[0]),
         "mean_overlap_between_edits": round(mean_pairwise_overlap(editor.memory.index.masks), 3),
-        "bytes_per_edit": index_bytes,
+        "bytes_per_edit": editor.memory.index.bytes_per_edit,
     }
 
 

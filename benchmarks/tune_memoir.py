@@ -119,6 +119,8 @@ def main() -> None:
         "converged": sum(e.extra["converged"] for e in result.edits) / len(result.edits),
         "mean_steps": statistics.mean(e.steps for e in result.edits),
         "seconds_per_edit": result.metrics["edit_seconds"] / len(result.edits),
+        "bytes_per_edit": editor.memory.index.bytes_per_edit,
+        "memory_bytes": sum(tensor.numel() * tensor.element_size() for tensor in [*editor.memory.parameters(), *editor.memory.buffers()]),
         "unrelated_overlap_q50_q90_q99_max": [round(x, 3) for x in unrelated_overlap.quantile(quantiles).tolist()],
         "paraphrase_overlap_min_q10_q50": [round(x, 3) for x in paraphrase_overlap.quantile(torch.tensor([0.0, 0.1, 0.5])).tolist()],
         "firing_by_tau": {

@@ -44,6 +44,11 @@ class MaskIndex(nn.Module):
     def width(self) -> int:
         return self.masks.shape[1]
 
+    @property
+    def bytes_per_edit(self) -> int:
+        """What the adapter stores for each edit: one row of each buffer (mask, feature, bank)."""
+        return sum(buffer.shape[1:].numel() * buffer.element_size() for buffer in self.buffers())
+
     def add(self, masks: torch.Tensor, features: torch.Tensor, banks: Optional[torch.Tensor] = None) -> None:
         """Append (N, D) bool masks, the (N, D) centred prompt features they were hashed from and the (N,) banks
         they are written in (default 0)."""

@@ -177,3 +177,12 @@ def test_the_editor_refuses_banks_it_cannot_sort_edits_into(banks, settings):
 def test_the_config_refuses_a_bank_count_that_is_not_a_whole_number_from_1(banks):
     with pytest.raises(InvalidConfigError, match="banks"):
         memoir.MemoirConfig(banks=banks)
+
+
+def test_each_stored_edit_costs_its_mask_feature_and_bank_bytes():
+    editor = bank_editor()
+    index = editor.memory.index
+    assert index.bytes_per_edit == index.width * (1 + 2) + 8  # bool mask, fp16 feature, int64 bank
+    editor.edit(SHORT)
+    editor.edit(LONG)
+    assert sum(buffer.numel() * buffer.element_size() for buffer in index.buffers()) == 2 * index.bytes_per_edit
