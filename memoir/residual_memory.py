@@ -146,8 +146,17 @@ class ResidualMemory(nn.Module):
         banks = state_dict.get(prefix + "index.banks")
         if banks is not None and banks.numel() and not 0 <= int(banks.min()) <= int(banks.max()) < self.banks:
             raise AdapterShapeError(
-                f"The adapter stores edits in banks {sorted(set(banks.tolist()))} but its config has {self.banks} bank(s): "
-                "the weights and adapter_config.json do not belong together; load the adapter folder as it was saved."
+                f"The adapter's stored edits name banks {sorted(set(banks.tolist()))} but its R has {self.banks} bank(s): "
+                "the weights file was altered after it was saved; save the adapter again from the model that wrote it."
+            )
+        covariance = state_dict.get(prefix + "key_covariance")
+        width = self.R.shape[1] // self.banks
+        allowed = {(0,), (self.R.shape[1],) * 2, (self.banks, width, width)}  # none, saved before per-bank C, per bank
+        if covariance is not None and tuple(covariance.shape) not in allowed:
+            raise AdapterShapeError(
+                f"The adapter's C (key_covariance) has shape {tuple(covariance.shape)} but its R needs "
+                f"{(self.banks, width, width)}: the weights file was altered after it was saved; delete that tensor "
+                "from it, and MemoirEditor.from_pretrained builds C again from the adapter's ledger."
             )
 
 

@@ -10,6 +10,7 @@ from safetensors.torch import load_file, save_file
 import memoir
 from conftest import tiny_model, tiny_tokenizer, wrap
 from editors.errors import InvalidSettingsError
+from editors.ledger import Ledger
 from editors.memoir_editor import MemoirEditor
 from editors.memoir_hparams import MemoirHparams
 from editors.preservation import Preconditioner, add_keys
@@ -149,7 +150,7 @@ def test_an_adapter_whose_edits_name_a_bank_its_config_lacks_is_refused_at_load(
     weights = tmp_path / "adapter_model.safetensors"
     tensors = {key: value.fill_(2) if key.endswith(".banks") else value for key, value in load_file(weights).items()}
     save_file(tensors, weights)
-    with pytest.raises(AdapterShapeError, match=r"banks \[2\] but its config has 2 bank"):
+    with pytest.raises(AdapterShapeError, match=r"banks \[2\] but its R has 2 bank"):
         PeftModel.from_pretrained(tiny_model("llama", num_hidden_layers=4), str(tmp_path))
 
 
@@ -165,6 +166,22 @@ def test_an_adapter_saved_with_one_c_over_both_banks_loads_as_its_blocks(tmp_pat
     save_file(tensors, weights)
     again = PeftModel.from_pretrained(tiny_model("llama", num_hidden_layers=4), str(tmp_path)).base_model.memory
     assert torch.equal(again.key_covariance, editor.memory.key_covariance)
+
+
+def test_a_c_of_another_shape_is_refused_at_load_and_one_rebuilt_from_the_ledger_once_deleted(tmp_path):
+    editor = bank_editor(preservation=1.0)
+    editor.edit(SHORT)
+    editor.save(tmp_path)
+    weights = tmp_path / "adapter_model.safetensors"
+    tensors = load_file(weights)
+    (name,) = [key for key in tensors if key.endswith("key_covariance")]
+    save_file({**tensors, name: tensors[name][:1]}, weights)
+    with pytest.raises(AdapterShapeError, match="delete that tensor"):
+        PeftModel.from_pretrained(tiny_model("llama", num_hidden_layers=4), str(tmp_path))
+    save_file({key: value for key, value in tensors.items() if key != name}, weights)
+    model = PeftModel.from_pretrained(tiny_model("llama", num_hidden_layers=4), str(tmp_path), is_trainable=True)
+    again = MemoirEditor(model, tiny_tokenizer(), editor.hparams, prefixes=editor.prefixes, ledger=Ledger.read(tmp_path))
+    torch.testing.assert_close(again.memory.key_covariance, editor.memory.key_covariance)
 
 
 @pytest.mark.parametrize("banks, settings", [(2, dict(long_target_tokens=0)), (3, {})], ids=["no-length", "three"])
@@ -183,6 +200,3 @@ def test_each_stored_edit_costs_its_mask_feature_and_bank_bytes():
     editor = bank_editor()
     index = editor.memory.index
     assert index.bytes_per_edit == index.width * (1 + 2) + 8  # bool mask, fp16 feature, int64 bank
-    editor.edit(SHORT)
-    editor.edit(LONG)
-    assert sum(buffer.numel() * buffer.element_size() for buffer in index.buffers()) == 2 * index.bytes_per_edit

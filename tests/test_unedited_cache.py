@@ -59,6 +59,9 @@ def test_empty_memories_of_any_shape_share_the_unedited_scores_and_a_stored_edit
     assert one_bank.memory.R.shape != two_banks.memory.R.shape
     key = stream_key(one_bank, REQUESTS, {})
     assert stream_key(two_banks, REQUESTS, {}) == key
+    with torch.no_grad():
+        two_banks.model.get_base_model().model.layers[1].mlp.down_proj.base_layer.weight[3, 5] += 1e-3
+    assert stream_key(two_banks, REQUESTS, {}) != key  # the base model's weights still count
     one_bank.edit(SHORT)
     assert stream_key(one_bank, REQUESTS, {}) != key
 
