@@ -63,10 +63,12 @@ def test_the_paper_config_turns_off_every_mechanism_beyond_the_paper_and_is_chos
     paper, shipped = all_defaults()["smollm2-135m-paper"], all_defaults()["smollm2-135m"]
     config, hparams = memoir.MemoirConfig(**paper["memoir"]), MemoirHparams.from_dict(paper["editor"])
     plain_config, plain_hparams = memoir.MemoirConfig(), MemoirHparams()
-    for key in ("pooling", "min_similarity", "min_margin", "center_residual"):
+    for key in ("pooling", "min_similarity", "min_margin", "center_residual", "banks"):
         assert getattr(config, key) == getattr(plain_config, key)
+    assert plain_config.banks == 1  # one R, as the paper
     for key in ("preservation", "normalise_steps", "last_step_bisections", "consolidate_every", "weight_decay",
-                "prefix_mode", "grad_clip", "loss_threshold", "max_steps"):
+                "prefix_mode", "grad_clip", "loss_threshold", "max_steps", "preservation_variants",
+                "max_protected_positions", "train_variants", "consolidate_in_turn", "long_target_tokens"):
         assert getattr(hparams, key) == getattr(plain_hparams, key)
     assert (config.target_layer, config.top_k) == (shipped["memoir"]["target_layer"], shipped["memoir"]["top_k"])
     assert resolve_defaults("smollm2-135m", "smollm2-135m-paper") is paper
